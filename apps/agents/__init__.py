@@ -1,0 +1,1 @@
+"""Agents: who acts in a swarm, with which provider, instructions and config."""

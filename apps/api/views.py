@@ -1,0 +1,131 @@
+"""REST endpoints. Viewsets scope every queryset to the user and call services."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.agents import services as agent_services
+from apps.agents.models import Agent
+from apps.core.errors import FieldsError
+from apps.engine.errors import ErrorCode
+from apps.runs import services as run_services
+from apps.runs.access import visible_runs
+from apps.runs.models import HumanRequest
+from apps.swarms import services as swarm_services
+from apps.swarms.models import Swarm
+
+from . import serializers as s
+
+
+class AgentViewSet(viewsets.ModelViewSet):
+    serializer_class = s.AgentSerializer
+
+    def get_queryset(self):
+        return Agent.objects.filter(owner=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = agent_services.create_agent(owner=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        agent_services.update_agent(serializer.instance, **serializer.validated_data)
+
+
+class SwarmViewSet(viewsets.ModelViewSet):
+    serializer_class = s.SwarmSerializer
+
+    def get_queryset(self):
+        return Swarm.objects.filter(owner=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = swarm_services.create_swarm(owner=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        swarm_services.update_swarm(serializer.instance, **serializer.validated_data)
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Runs: create starts one; nested reads give its trajectory, messages and events."""
+
+    serializer_class = s.RunSerializer
+
+    def get_queryset(self):
+        return visible_runs(self.request.user).select_related("swarm")
+
+    @extend_schema(request=s.StartRunSerializer, responses={201: s.RunSerializer})
+    def create(self, request: Request) -> Response:
+        payload = s.StartRunSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        swarm = Swarm.objects.filter(owner=request.user, pk=data.pop("swarm")).first()
+        if swarm is None:
+            raise FieldsError("Unknown swarm.", fields={"swarm": ["No swarm of yours has this id."]}, code=ErrorCode.INVALID)
+        run = run_services.start_run(swarm=swarm, user=request.user, **data)
+        return Response(s.RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.StepSerializer(many=True))
+    @action(detail=True)
+    def steps(self, request: Request, pk=None) -> Response:
+        run = self.get_object()
+        return Response(s.StepSerializer(run.steps.select_related("room"), many=True).data)
+
+    @extend_schema(responses=s.MessageSerializer(many=True))
+    @action(detail=True)
+    def messages(self, request: Request, pk=None) -> Response:
+        run = self.get_object()
+        return Response(s.MessageSerializer(run.messages.select_related("room"), many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Only events with a greater sequence number.")],
+        responses=s.RunEventSerializer(many=True),
+    )
+    @action(detail=True)
+    def events(self, request: Request, pk=None) -> Response:
+        run = self.get_object()
+        try:
+            after = int(request.query_params.get("after", 0))
+        except ValueError:
+            raise FieldsError("Invalid 'after'.", fields={"after": ["Must be a whole number."]}) from None
+        events = run.events.filter(seq__gt=after).order_by("seq")[:1000]
+        return Response(s.RunEventSerializer(events, many=True).data)
+
+    @extend_schema(responses=s.HumanRequestSerializer(many=True))
+    @action(detail=True, url_path="human-requests")
+    def human_requests(self, request: Request, pk=None) -> Response:
+        run = self.get_object()
+        return Response(s.HumanRequestSerializer(run.human_requests.all(), many=True).data)
+
+    @extend_schema(request=s.CancelSerializer, responses=s.RunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        run = self.get_object()
+        payload = s.CancelSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = run_services.cancel_run(run_id=run.pk, user=request.user, reason=payload.validated_data.get("reason", ""))
+        return Response(s.RunSerializer(run).data)
+
+
+class HumanRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.HumanRequestSerializer
+
+    def get_queryset(self):
+        queryset = HumanRequest.objects.filter(run__in=visible_runs(self.request.user))
+        if (wanted := self.request.query_params.get("status")) is not None:
+            queryset = queryset.filter(status=wanted)
+        return queryset
+
+    @extend_schema(request=s.AnswerSerializer, responses=s.HumanRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def answer(self, request: Request, pk=None) -> Response:
+        human_request = self.get_object()
+        payload = s.AnswerSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        answered = run_services.answer_human_request(
+            request_id=human_request.pk, answer=payload.validated_data["answer"], user=request.user
+        )
+        return Response(s.HumanRequestSerializer(answered).data)
+
+

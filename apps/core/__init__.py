@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: system checks, health endpoint, demo seeding."""

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the checks)

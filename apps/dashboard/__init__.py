@@ -1,0 +1,1 @@
+"""Dashboard: HTML pages (HTMX) for swarms and live runs."""

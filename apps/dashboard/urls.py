@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.swarm_list, name="swarm-list"),
+    path("swarms/<int:pk>/", views.swarm_detail, name="swarm-detail"),
+    path("runs/", views.run_list, name="run-list"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("human-requests/<int:pk>/answer/", views.human_request_answer, name="human-request-answer"),
+]

@@ -1,0 +1,120 @@
+"""Dashboard pages. Each view: fetch with an access check, call one service, render."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.core.db import consistent_reads
+from apps.core.errors import Conflict, FieldsError
+from apps.runs import services as run_services
+from apps.runs.access import visible_runs
+from apps.runs.models import HumanRequest
+from apps.runs.presenters import human_request_data, message_data, run_data, step_data
+from apps.swarms.models import Strategy, Swarm
+
+from .forms import StartRunForm
+
+
+def _swarms(user):
+    swarms = Swarm.objects.all() if user.is_staff else Swarm.objects.filter(owner=user)
+    return swarms.annotate(member_count=Count("members"))
+
+
+@login_required
+def swarm_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/swarm_list.html", {"swarms": _swarms(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def swarm_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    swarm = get_object_or_404(_swarms(request.user), pk=pk)
+    form = StartRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = run_services.start_run(swarm=swarm, user=request.user, **form.cleaned_data)
+        except FieldsError as exc:
+            for field, errors in exc.fields.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            return redirect("dashboard:run-detail", pk=run.pk)
+    context = {
+        "swarm": swarm,
+        "members": swarm.members.select_related("agent"),
+        "strategy_description": Strategy(swarm.strategy).description,
+        "strategy_config_json": json.dumps(swarm.strategy_config, indent=2),
+        "form": form,
+        "budget_fields": [form[name] for name in StartRunForm.BUDGET_FIELDS],
+        "runs": visible_runs(request.user).filter(swarm=swarm).select_related("swarm")[:10],
+    }
+    return render(request, "dashboard/swarm_detail.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = visible_runs(request.user).select_related("swarm")[:100]
+    return render(request, "dashboard/run_list.html", {"runs": runs})
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    with consistent_reads():
+        run = get_object_or_404(visible_runs(request.user).select_related("swarm"), pk=pk)
+        context = {
+            "run": run,
+            "seq": run.event_seq,
+            "status": run_data(run),
+            "messages": [message_data(m, m.room.name) for m in run.messages.select_related("room")],
+            "steps": [step_data(s) for s in run.steps.all()],
+            "human_requests": [
+                human_request_data(r) for r in run.human_requests.select_related("answered_by")
+            ],
+        }
+    context["ws_path"] = f"/ws/runs/{run.pk}/"
+    return render(request, "dashboard/run_detail.html", context)
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(visible_runs(request.user), pk=pk)
+    try:
+        run_services.cancel_run(run_id=run.pk, user=request.user)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect("dashboard:run-detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def human_request_answer(request: HttpRequest, pk: int) -> HttpResponse:
+    human_request = get_object_or_404(HumanRequest.objects.filter(run__in=visible_runs(request.user)), pk=pk)
+    answer = {f["name"]: request.POST.get(f["name"]) for f in human_request.fields}
+    try:
+        human_request = run_services.answer_human_request(request_id=pk, answer=answer, user=request.user)
+    except (FieldsError, Conflict) as exc:
+        data = human_request_data(human_request)
+        for field in data["fields"]:
+            field["value"] = answer.get(field["name"])
+            field["errors"] = exc.fields.get(field["name"], [])
+        context = {"req": data, "form_error": exc.message}
+        if request.htmx:
+            return render(request, "runs/_human_request.html", context)
+        messages.error(request, str(exc))
+        return redirect("dashboard:run-detail", pk=human_request.run_id)
+    if request.htmx:
+        human_request.refresh_from_db()
+        return render(request, "runs/_human_request.html", {"req": human_request_data(human_request)})
+    return redirect("dashboard:run-detail", pk=human_request.run_id)
+
+

@@ -1,0 +1,225 @@
+"""OpenAI-compatible chat-completions provider (OpenAI, Ollama, vLLM, llama.cpp, LM Studio).
+
+Config::
+
+    {"base_url": "http://127.0.0.1:11434/v1", "model": "llama3.2",
+     "api_key_env": "OPENAI_API_KEY", "temperature": 0.7, "max_tokens": 512,
+     "stream": true, "timeout_s": 60, "max_retries": 2,
+     "prompt_price_per_1k": "0.00015", "completion_price_per_1k": "0.0006"}
+
+The API key is read from the named environment variable at call time, never
+stored. Streaming uses server-sent events; deltas go to ``on_token``.
+Rate limits and server errors are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from ..config import ConfigReader
+from ..errors import AgentConfigError, ProviderError, ProviderTimeout
+from ..values import AgentSpec, StepRequest, Usage
+from .base import Reply, TokenSink
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+MAX_BACKOFF_S = 10.0
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    base_url: str
+    model: str
+    api_key_env: str
+    temperature: float
+    max_tokens: int | None
+    stream: bool
+    timeout_s: float
+    max_retries: int
+    prompt_price_per_1k: Decimal
+    completion_price_per_1k: Decimal
+
+
+def _price(reader: ConfigReader, key: str) -> Decimal:
+    raw = reader.config.get(key, "0")
+    try:
+        value = Decimal(str(raw))
+        if not value.is_finite() or value < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        reader.error(key, "Must be a non-negative number (dollars per 1000 tokens).")
+        return Decimal("0")
+    return value
+
+
+def build_messages(spec: AgentSpec, request: StepRequest) -> list[dict[str, str]]:
+    """Chat messages for a step: instructions, room history, then the input.
+
+    The agent's own earlier messages become ``assistant`` turns; everyone
+    else's are ``user`` turns prefixed with the sender's name. The input is
+    appended unless it is already the last history message.
+    """
+    messages: list[dict[str, str]] = []
+    if spec.instructions.strip():
+        messages.append({"role": "system", "content": spec.instructions})
+    for message in request.history:
+        if message.sender == spec.name:
+            messages.append({"role": "assistant", "content": message.content})
+        else:
+            messages.append({"role": "user", "content": f"{message.sender}: {message.content}"})
+    if not request.history or request.history[-1].content != request.input:
+        messages.append({"role": "user", "content": request.input})
+    return messages
+
+
+class OpenAICompatibleProvider:
+    def parse_config(self, config: Mapping[str, Any]) -> OpenAIConfig:
+        allowed = {
+            "base_url", "model", "api_key_env", "temperature", "max_tokens", "stream", "timeout_s",
+            "max_retries", "prompt_price_per_1k", "completion_price_per_1k",
+        }  # fmt: skip
+        reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)
+        base_url = reader.string("base_url", "", required=True).rstrip("/")
+        if base_url and urlparse(base_url).scheme not in {"http", "https"}:
+            reader.error("base_url", "Must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1.")
+        api_key_env = reader.string("api_key_env", "")
+        if api_key_env and not api_key_env.replace("_", "").isalnum():
+            reader.error("api_key_env", "Must be the name of an environment variable, not the key itself.")
+        parsed = OpenAIConfig(
+            base_url=base_url,
+            model=reader.string("model", "", required=True),
+            api_key_env=api_key_env,
+            temperature=reader.number("temperature", 0.7, minimum=0, maximum=2) or 0.0,
+            max_tokens=reader.integer("max_tokens", None, minimum=1, maximum=1_000_000),
+            stream=reader.boolean("stream", True),
+            timeout_s=reader.number("timeout_s", 60, minimum=1, maximum=3600) or 60.0,
+            max_retries=reader.integer("max_retries", 2, minimum=0, maximum=10) or 0,
+            prompt_price_per_1k=_price(reader, "prompt_price_per_1k"),
+            completion_price_per_1k=_price(reader, "completion_price_per_1k"),
+        )
+        reader.raise_if_invalid("OpenAI-compatible agent")
+        return parsed
+
+    def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+        config = self.parse_config(spec.config)
+        headers = {"Content-Type": "application/json"}
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env)
+            if not key:
+                raise ProviderError(f"Environment variable {config.api_key_env} (the API key) is not set.")
+            headers["Authorization"] = f"Bearer {key}"
+        body: dict[str, Any] = {
+            "model": config.model,
+            "messages": build_messages(spec, request),
+            "temperature": config.temperature,
+            "stream": config.stream,
+        }
+        if config.max_tokens:
+            body["max_tokens"] = config.max_tokens
+        if config.stream:
+            body["stream_options"] = {"include_usage": True}
+        timeout = min(config.timeout_s, request.timeout_s)
+        url = f"{config.base_url}/chat/completions"
+        attempt = 0
+        while True:
+            try:
+                content, prompt_tokens, completion_tokens = self._call(url, headers, body, timeout, on_token)
+                break
+            except ProviderError as exc:
+                if not exc.retryable or attempt >= config.max_retries:
+                    raise
+                delay = min(MAX_BACKOFF_S, 0.5 * 2**attempt)
+                logger.warning("Retrying %s after %s (attempt %d): %s", url, delay, attempt + 1, exc)
+                time.sleep(delay)
+                attempt += 1
+        cost = (
+            config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens
+        ) / 1000
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
+        return Reply(content, usage=usage, data={"model": config.model, "attempts": attempt + 1})
+
+    def _call(
+        self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float, on_token: TokenSink | None
+    ) -> tuple[str, int, int]:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0))) as client:
+                with client.stream("POST", url, headers=headers, json=body) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise ProviderError(
+                            f"{url} answered HTTP {response.status_code}: {_error_text(response)}",
+                            retryable=response.status_code in RETRYABLE_STATUS,
+                        )
+                    if body["stream"]:
+                        return _read_stream(response.iter_lines(), on_token)
+                    response.read()
+                    return _read_completion(response)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"{url} did not answer within {timeout:g}s ({type(exc).__name__}).") from None
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"Could not reach {url}: {exc}", retryable=True) from None
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        payload = response.json()
+        error = payload.get("error", payload)
+        if isinstance(error, Mapping):
+            return str(error.get("message") or error)
+        return str(error)
+    except (ValueError, AttributeError):
+        return response.text[:300] or response.reason_phrase
+
+
+def _usage(payload: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    if not isinstance(payload, Mapping):
+        return None
+    return int(payload.get("prompt_tokens") or 0), int(payload.get("completion_tokens") or 0)
+
+
+def _read_completion(response: httpx.Response) -> tuple[str, int, int]:
+    try:
+        payload = response.json()
+        content = payload["choices"][0]["message"].get("content") or ""
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise ProviderError(f"Malformed chat completion: {response.text[:300]}") from None
+    prompt_tokens, completion_tokens = _usage(payload.get("usage")) or (0, len(content) // 4)
+    return content, prompt_tokens, completion_tokens
+
+
+def _read_stream(lines: Iterator[str], on_token: TokenSink | None) -> tuple[str, int, int]:
+    parts: list[str] = []
+    usage: tuple[int, int] | None = None
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, comments (": keep-alive") and event names
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ProviderError(f"Malformed stream chunk: {data[:200]}") from None
+        if "error" in chunk:
+            raise ProviderError(f"Stream error: {chunk['error']}")
+        usage = _usage(chunk.get("usage")) or usage
+        for choice in chunk.get("choices") or []:
+            delta = (choice.get("delta") or {}).get("content")
+            if delta:
+                parts.append(delta)
+                if on_token is not None:
+                    on_token(delta)
+    content = "".join(parts)
+    prompt_tokens, completion_tokens = usage or (0, len(content) // 4)
+    return content, prompt_tokens, completion_tokens

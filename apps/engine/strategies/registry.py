@@ -1,0 +1,42 @@
+"""The catalogue of strategies, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from ..errors import UnknownStrategyError
+from .base import Strategy
+from .chat_room import ChatRoomStrategy
+from .sequential import SequentialStrategy
+
+
+class StrategyName(StrEnum):
+    SEQUENTIAL = "sequential"
+    CHAT_ROOM = "chat_room"
+
+
+STRATEGIES: dict[str, type] = {
+    StrategyName.SEQUENTIAL: SequentialStrategy,
+    StrategyName.CHAT_ROOM: ChatRoomStrategy,
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    StrategyName.SEQUENTIAL: "Pipeline: each stage gets the previous output; stages may ask a human.",
+    StrategyName.CHAT_ROOM: "Round-robin chat among the members until a turn limit or a member is done.",
+}
+
+
+def build_strategy(name: str, config: Mapping[str, Any] | None, members: Sequence[str]) -> Strategy:
+    """Validate ``config`` for strategy ``name`` and return the bound strategy.
+
+    Raises ``UnknownStrategyError`` or ``StrategyConfigError`` (with field messages).
+    """
+    try:
+        cls = STRATEGIES[name]
+    except KeyError:
+        raise UnknownStrategyError(
+            f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.", fields={"strategy": ["Unknown strategy."]}
+        ) from None
+    return cls(config, list(members))

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from apps.engine.values import Budget, EventKind, Spend, StepOutcome
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    WAITING_INPUT = "waiting_input", "Waiting for input"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    BUDGET_EXHAUSTED = "budget_exhausted", "Budget exhausted"
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        return (cls.QUEUED, cls.RUNNING, cls.WAITING_INPUT)
+
+
+class Run(models.Model):
+    """One execution of a swarm on a task.
+
+    The swarm's strategy, config and roster are snapshotted at start, so
+    editing the swarm never changes a run in flight. ``state`` is the
+    strategy's state after the last fact; ``event_seq`` is the sequence
+    number of the last event appended (changed only under the row lock).
+    """
+
+    swarm = models.ForeignKey("swarms.Swarm", on_delete=models.SET_NULL, null=True, related_name="runs")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    task = models.TextField()
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    strategy = models.CharField(max_length=40)
+    strategy_config = models.JSONField(default=dict)
+    roster = models.JSONField(default=dict, help_text="Agent name -> agent id, fixed at start.")
+    state = models.JSONField(default=dict)
+    agent_calls = models.JSONField(default=dict, help_text="Agent name -> steps started, for call_index.")
+    result = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    max_steps = models.PositiveIntegerField(null=True, blank=True)
+    max_cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    max_seconds = models.PositiveIntegerField(null=True, blank=True)
+    steps_started = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    tokens = models.PositiveBigIntegerField(default=0)
+    event_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in RunStatus.active()
+
+    @property
+    def group_name(self) -> str:
+        return f"run-{self.pk}"
+
+    def budget(self) -> Budget:
+        return Budget(max_steps=self.max_steps, max_cost=self.max_cost, max_seconds=self.max_seconds)
+
+    def spend(self, now) -> Spend:
+        seconds = (now - self.started_at).total_seconds() if self.started_at else 0.0
+        return Spend(steps=self.steps_started, cost=self.cost, seconds=seconds, tokens=self.tokens)
+
+
+class StepStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = StepOutcome.SUCCESS.value, "Success"
+    ERROR = StepOutcome.ERROR.value, "Error"
+    TIMEOUT = StepOutcome.TIMEOUT.value, "Timeout"
+    CANCELLED = StepOutcome.CANCELLED.value, "Cancelled"
+
+
+class Room(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rooms")
+    name = models.CharField(max_length=80)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="room_unique_name_per_run")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Step(models.Model):
+    """One agent step: a row of the run's trajectory.
+
+    A step is claimed by setting ``status`` from queued to running together
+    with a fresh ``claim_token``; only the holder of that token can record
+    its result, so a result is recorded once even if the task runs twice.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=120)
+    index = models.PositiveIntegerField(help_text="Order of creation within the run, from 1.")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.SET_NULL, null=True, related_name="steps")
+    agent_name = models.CharField(max_length=80)
+    room = models.ForeignKey(Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="steps")
+    call_index = models.PositiveIntegerField(default=0)
+    input = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.QUEUED)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    done = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    claim_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="Last time a worker was asked to run it.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="step_unique_key_per_run")]
+        indexes = [models.Index(fields=["status", "lease_expires_at"]), models.Index(fields=["status", "dispatched_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.agent_name}, {self.status})"
+
+
+class Message(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="messages")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    sender = models.CharField(max_length=80)
+    is_human = models.BooleanField(default=False)
+    content = models.TextField()
+    step = models.ForeignKey(Step, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["room", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.sender}: {self.content[:40]}"
+
+
+class HumanRequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for an answer"
+    ANSWERED = "answered", "Answered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class HumanRequest(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="human_requests")
+    key = models.CharField(max_length=120)
+    prompt = models.TextField()
+    fields = models.JSONField(default=list, help_text="The answer form: [{name, label, kind, required, choices}].")
+    status = models.CharField(max_length=20, choices=HumanRequestStatus.choices, default=HumanRequestStatus.PENDING)
+    answer = models.JSONField(null=True, blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="human_request_unique_key_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+
+class RunEvent(models.Model):
+    """An entry of a run's append-only event log. ``seq`` counts from 1 per run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40, choices=[(k.value, k.value) for k in EventKind])
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="event_unique_seq_per_run")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Run events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Run events are append-only.")
+
+    def as_message(self) -> dict:
+        return {"seq": self.seq, "kind": self.kind, "data": self.data, "at": self.created_at.isoformat()}

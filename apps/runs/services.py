@@ -1,0 +1,545 @@
+"""Run services: the only code that changes runs, steps, messages and human requests.
+
+The pattern of every state change: lock the run row, feed one fact to the
+strategy, turn the actions it returns into rows and events, save, and after
+commit dispatch the queued steps and publish the events. Tasks, views, the
+API and the admin all call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.errors import Conflict, FieldsError
+from apps.engine.errors import EngineError, ErrorCode
+from apps.engine.executor import run_agent_step
+from apps.engine.human import parse_question, question_to_dict, validate_answer
+from apps.engine.strategies import (
+    AskHuman,
+    Fact,
+    Fail,
+    Finish,
+    HumanAnswered,
+    PostMessage,
+    RunStarted,
+    RunStep,
+    StepFinished,
+    Transition,
+    build_strategy,
+)
+from apps.engine.values import ChatMessage, EventKind, StepOutcome, StepRequest, StepResult, exceeded_limit
+from apps.swarms.models import Swarm
+
+from . import broadcast
+from .events import EventLog
+from .models import HumanRequest, HumanRequestStatus, Message, Room, Run, RunStatus, Step, StepStatus
+from .presenters import human_request_data, message_data, run_data, step_data
+
+logger = logging.getLogger(__name__)
+
+MAX_TASK_LENGTH = 100_000
+OUTSTANDING = (StepStatus.QUEUED, StepStatus.RUNNING)
+
+
+def _conf(name: str) -> int:
+    return settings.SWARMWEB[name]
+
+
+def _dispatch_step(step_id: int) -> None:
+    from .tasks import execute_step
+
+    execute_step.delay(step_id)
+
+
+def _dispatch_begin(run_id: int) -> None:
+    from .tasks import begin_run as begin_run_task
+
+    begin_run_task.delay(run_id)
+
+
+def _lock_run(run_id: int) -> Run | None:
+    return Run.objects.select_for_update().filter(pk=run_id).first()
+
+
+# ---- starting ----------------------------------------------------------------
+
+
+def _effective(run_value, swarm_value, default=None):
+    if run_value is not None:
+        return run_value
+    if swarm_value is not None:
+        return swarm_value
+    return default
+
+
+def check_start_run(*, swarm: Swarm, task: str, max_steps=None, max_cost=None, max_seconds=None) -> list[str]:
+    """Validate a run request; return the member names. Raises ``FieldsError``."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(task, str) or not task.strip():
+        errors["task"] = ["Describe the task for the swarm."]
+    elif len(task) > MAX_TASK_LENGTH:
+        errors["task"] = [f"At most {MAX_TASK_LENGTH} characters."]
+    for name, value in (("max_steps", max_steps), ("max_seconds", max_seconds)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            errors[name] = ["Must be a whole number of at least 1."]
+    if max_cost is not None and (not isinstance(max_cost, Decimal) or not max_cost.is_finite() or max_cost <= 0):
+        errors["max_cost"] = ["Must be a positive amount of dollars."]
+    names = swarm.member_names()
+    if not names:
+        errors["swarm"] = ["This swarm has no members."]
+    if errors:
+        raise FieldsError("The run cannot start.", fields=errors)
+    try:
+        build_strategy(swarm.strategy, swarm.strategy_config, names)
+    except EngineError as exc:
+        raise FieldsError(
+            f"The swarm's strategy is misconfigured: {exc}", fields={"swarm": [str(exc)]}, code=exc.code
+        ) from None
+    return names
+
+
+@transaction.atomic
+def start_run(
+    *,
+    swarm: Swarm,
+    task: str,
+    user,
+    max_steps: int | None = None,
+    max_cost: Decimal | None = None,
+    max_seconds: int | None = None,
+) -> Run:
+    """Create a queued run of ``swarm`` on ``task``; a worker begins it after commit."""
+    check_start_run(swarm=swarm, task=task, max_steps=max_steps, max_cost=max_cost, max_seconds=max_seconds)
+    members = list(swarm.members.select_related("agent"))
+    run = Run.objects.create(
+        swarm=swarm,
+        owner=user,
+        task=task.strip(),
+        strategy=swarm.strategy,
+        strategy_config=swarm.strategy_config,
+        roster={m.agent.name: m.agent_id for m in members},
+        max_steps=_effective(max_steps, swarm.max_steps, _conf("DEFAULT_MAX_STEPS")),
+        max_cost=_effective(max_cost, swarm.max_cost),
+        max_seconds=_effective(max_seconds, swarm.max_seconds, _conf("DEFAULT_MAX_SECONDS")),
+    )
+    log = EventLog(run)
+    log.append(EventKind.RUN_STATUS, run_data(run))
+    log.flush(save_seq=True)
+    transaction.on_commit(lambda: _dispatch_begin(run.pk))
+    return run
+
+
+def begin_run(run_id: int) -> None:
+    """Feed ``RunStarted`` to a queued run's strategy. Idempotent."""
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or run.status != RunStatus.QUEUED:
+            return
+        run.started_at = timezone.now()
+        log = EventLog(run)
+        _feed(run, RunStarted(task=run.task), log)
+
+
+# ---- the core transition ---------------------------------------------------
+
+
+def _strategy(run: Run):
+    return build_strategy(run.strategy, run.strategy_config, list(run.roster))
+
+
+def _feed(run: Run, fact: Fact, log: EventLog, *, extra_fields: tuple[str, ...] = ()) -> None:
+    """Feed ``fact`` to the run's strategy and apply the transition. Call holding the run lock."""
+    try:
+        strategy = _strategy(run)
+        transition = strategy.start(fact.task) if isinstance(fact, RunStarted) else strategy.on_fact(run.state, fact)
+    except EngineError as exc:
+        logger.warning("Run %s: strategy rejected %r: %s", run.pk, fact, exc)
+        transition = Transition(run.state, (Fail(f"Strategy error: {exc}"),))
+    except Exception as exc:
+        logger.exception("Run %s: strategy crashed on %r", run.pk, fact)
+        transition = Transition(run.state, (Fail(f"Internal strategy error: {type(exc).__name__}: {exc}"),))
+    _apply(run, transition, log, extra_fields=extra_fields)
+
+
+class _Rooms:
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.cache: dict[str, Room] = {}
+
+    def get(self, name: str) -> Room:
+        if name not in self.cache:
+            self.cache[name], _ = Room.objects.get_or_create(run=self.run, name=name)
+        return self.cache[name]
+
+
+def _apply(run: Run, transition: Transition, log: EventLog, *, extra_fields: tuple[str, ...] = ()) -> None:
+    now = timezone.now()
+    previous_status = run.status
+    if run.status == RunStatus.QUEUED:
+        run.status = RunStatus.RUNNING
+    run.state = transition.state
+    rooms = _Rooms(run)
+    new_steps: list[Step] = []
+    for action in transition.actions:
+        if not run.is_active:
+            break
+        if isinstance(action, RunStep):
+            reason = exceeded_limit(run.budget(), run.spend(now), extra_steps=1)
+            if reason:
+                _finish(run, RunStatus.BUDGET_EXHAUSTED, log, error=f"Budget exhausted: {reason}.")
+                break
+            agent_id = run.roster.get(action.agent)
+            if agent_id is None:
+                _finish(run, RunStatus.FAILED, log, error=f"Strategy asked for unknown agent {action.agent!r}.")
+                break
+            calls = run.agent_calls.get(action.agent, 0)
+            run.agent_calls[action.agent] = calls + 1
+            run.steps_started += 1
+            step = Step.objects.create(
+                run=run,
+                key=action.key,
+                index=run.steps_started,
+                agent_id=agent_id,
+                agent_name=action.agent,
+                room=rooms.get(action.room) if action.room else None,
+                call_index=calls,
+                input=action.input,
+                dispatched_at=now,
+            )
+            new_steps.append(step)
+            log.append(EventKind.STEP_QUEUED, step_data(step))
+        elif isinstance(action, PostMessage):
+            room = rooms.get(action.room)
+            message = Message.objects.create(
+                run=run, room=room, sender=action.sender, is_human=action.is_human, content=action.content
+            )
+            log.append(EventKind.MESSAGE_POSTED, message_data(message, room.name))
+        elif isinstance(action, AskHuman):
+            question = question_to_dict(action.question)
+            request = HumanRequest.objects.create(
+                run=run, key=action.key, prompt=question["prompt"], fields=question["fields"]
+            )
+            log.append(EventKind.HUMAN_REQUESTED, human_request_data(request))
+        elif isinstance(action, Finish):
+            _finish(run, RunStatus.SUCCEEDED, log, result=action.result)
+        elif isinstance(action, Fail):
+            _finish(run, RunStatus.FAILED, log, error=action.reason)
+    if run.is_active:
+        if new_steps or Step.objects.filter(run=run, status__in=OUTSTANDING).exists():
+            run.status = RunStatus.RUNNING
+        elif HumanRequest.objects.filter(run=run, status=HumanRequestStatus.PENDING).exists():
+            run.status = RunStatus.WAITING_INPUT
+        else:
+            _finish(run, RunStatus.FAILED, log, error="The strategy stopped without finishing the run.")
+    if run.status != previous_status and run.is_active:
+        log.append(EventKind.RUN_STATUS, run_data(run))
+    run.save(
+        update_fields=[
+            "status", "state", "agent_calls", "steps_started", "event_seq", "result", "error", "started_at",
+            "finished_at", "cost", "tokens", *extra_fields,
+        ]
+    )  # fmt: skip
+    log.flush()
+    for step in new_steps:
+        transaction.on_commit(lambda step_id=step.pk: _dispatch_step(step_id))
+
+
+def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", error: str = "") -> None:
+    """End the run: cancel outstanding steps and open human requests. Holding the run lock."""
+    now = timezone.now()
+    run.status = status
+    run.result = result
+    run.error = error
+    run.finished_at = now
+    outstanding = list(Step.objects.filter(run=run, status__in=OUTSTANDING))
+    if outstanding:
+        Step.objects.filter(pk__in=[s.pk for s in outstanding]).update(
+            status=StepStatus.CANCELLED, outcome=StepOutcome.CANCELLED.value, finished_at=now, claim_token=None
+        )
+        for step in outstanding:
+            step.status, step.outcome = StepStatus.CANCELLED, StepOutcome.CANCELLED.value
+            log.append(EventKind.STEP_FINISHED, step_data(step))
+    for request in HumanRequest.objects.filter(run=run, status=HumanRequestStatus.PENDING):
+        request.status = HumanRequestStatus.CANCELLED
+        request.save(update_fields=["status"])
+        log.append(EventKind.HUMAN_ANSWERED, human_request_data(request))
+    log.append(EventKind.RUN_STATUS, run_data(run))
+
+
+# ---- executing steps ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    step: Step
+    token: uuid.UUID
+
+
+def claim_step(step_id: int) -> Claim | None:
+    """Atomically move a queued step to running under a fresh claim token and lease.
+
+    Returns ``None`` if the step is gone, already claimed or finished, or its
+    run is no longer active: a duplicate delivery is a no-op.
+    """
+    run_id = Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or not run.is_active:
+            return None
+        claimed = Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).update(
+            status=StepStatus.RUNNING,
+            claim_token=token,
+            started_at=now,
+            lease_expires_at=now + timedelta(seconds=_conf("STEP_LEASE_SECONDS")),
+            attempts=F("attempts") + 1,
+        )
+        if not claimed:
+            return None
+        step = Step.objects.select_related("agent", "room").get(pk=step_id)
+        step.run = run
+        log = EventLog(run)
+        log.append(EventKind.STEP_STARTED, step_data(step))
+        log.flush(save_seq=True)
+    return Claim(step=step, token=token)
+
+
+def _history(step: Step) -> tuple[ChatMessage, ...]:
+    limit = _conf("HISTORY_MESSAGES")
+    if step.room_id is None or limit == 0:
+        return ()
+    rows = Message.objects.filter(room_id=step.room_id).order_by("-id").values_list("sender", "content", "is_human")
+    return tuple(ChatMessage(sender=s, content=c, is_human=h) for s, c, h in reversed(rows[:limit]))
+
+
+class _DeltaRelay:
+    """Forwards streamed tokens to viewers at most every ``interval`` seconds."""
+
+    def __init__(self, run_id: int, step_id: int, interval: float = 0.1) -> None:
+        self.run_id, self.step_id, self.interval = run_id, step_id, interval
+        self.buffer: list[str] = []
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, text: str) -> None:
+        with self.lock:
+            self.buffer.append(text)
+            if time.monotonic() - self.last >= self.interval:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            broadcast.publish_step_delta(self.run_id, self.step_id, "".join(self.buffer))
+            self.buffer = []
+        self.last = time.monotonic()
+
+    def close(self) -> None:
+        with self.lock:
+            self._flush()
+
+
+def execute_step(step_id: int, *, stream: bool = True) -> bool:
+    """Claim, run and complete one step. Returns whether this call recorded its result."""
+    claim = claim_step(step_id)
+    if claim is None:
+        return False
+    step = claim.step
+    run = step.run
+    if step.agent is None:
+        result = StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists.")
+    else:
+        request = StepRequest(
+            task=run.task,
+            input=step.input,
+            step_key=step.key,
+            history=_history(step),
+            call_index=step.call_index,
+            timeout_s=float(_conf("STEP_TIMEOUT_SECONDS")),
+        )
+        relay = _DeltaRelay(run.pk, step.pk) if stream and step.agent.provider == "openai" else None
+        result = run_agent_step(step.agent.to_spec(), request, on_token=relay)
+        if relay is not None:
+            relay.close()
+    return complete_step(step, claim.token, result)
+
+
+def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
+    """Record ``result`` for a step claimed with ``token`` and feed it to the strategy.
+
+    Exactly once: if the step was re-claimed (lease expired) or already
+    finished, nothing is written and ``False`` is returned.
+    """
+    now = timezone.now()
+    status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
+    with transaction.atomic():
+        run = _lock_run(step.run_id)
+        if run is None:
+            return False
+        fields: dict[str, Any] = {
+            "status": status,
+            "outcome": result.outcome.value,
+            "output": result.content,
+            "error": result.error,
+            "done": result.done,
+            "data": _jsonable(result.data),
+            "cost": result.usage.cost,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "latency_ms": result.latency_ms,
+            "finished_at": now,
+            "lease_expires_at": None,
+            "claim_token": None,
+        }
+        recorded = Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=token).update(**fields)
+        if not recorded:
+            return False
+        for name, value in fields.items():
+            setattr(step, name, value)
+        run.cost += result.usage.cost
+        run.tokens += result.usage.total_tokens
+        log = EventLog(run)
+        log.append(EventKind.STEP_FINISHED, step_data(step))
+        if run.is_active:
+            _feed(run, StepFinished(key=step.key, agent=step.agent_name, result=result), log)
+        else:
+            run.save(update_fields=["cost", "tokens", "event_seq"])
+            log.flush()
+    return True
+
+
+def _jsonable(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {str(k): _jsonable(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_jsonable(v) for v in data]
+    if isinstance(data, str | int | float | bool) or data is None:
+        return data
+    return str(data)
+
+
+# ---- people ------------------------------------------------------------------
+
+
+def answer_human_request(*, request_id: int, answer: dict[str, Any], user) -> HumanRequest:
+    """Validate and record a person's answer, then resume the run with it."""
+    with transaction.atomic():
+        run_id = HumanRequest.objects.filter(pk=request_id).values_list("run_id", flat=True).first()
+        run = _lock_run(run_id) if run_id is not None else None
+        if run is None:
+            raise Conflict("No such human request.", code=ErrorCode.NOT_FOUND)
+        request = HumanRequest.objects.get(pk=request_id)
+        if request.status != HumanRequestStatus.PENDING:
+            raise Conflict("This request has already been answered or cancelled.", code=ErrorCode.HUMAN_REQUEST_CLOSED)
+        if not run.is_active:
+            raise Conflict("The run is no longer active.", code=ErrorCode.RUN_NOT_ACTIVE)
+        question = parse_question({"prompt": request.prompt, "fields": request.fields})
+        try:
+            cleaned = validate_answer(question, answer)
+        except EngineError as exc:
+            raise FieldsError(exc.message, fields=exc.fields, code=ErrorCode.INVALID_ANSWER) from None
+        request.status = HumanRequestStatus.ANSWERED
+        request.answer = cleaned
+        request.answered_by = user
+        request.answered_at = timezone.now()
+        request.save(update_fields=["status", "answer", "answered_by", "answered_at"])
+        log = EventLog(run)
+        log.append(EventKind.HUMAN_ANSWERED, human_request_data(request))
+        _feed(run, HumanAnswered(key=request.key, answer=cleaned), log)
+    return request
+
+
+def cancel_run(*, run_id: int, user, reason: str = "") -> Run:
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None:
+            raise Conflict("No such run.", code=ErrorCode.NOT_FOUND)
+        if not run.is_active:
+            raise Conflict(f"The run has already ended ({run.get_status_display()}).", code=ErrorCode.RUN_NOT_ACTIVE)
+        log = EventLog(run)
+        who = user.get_username() if user is not None else "the system"
+        _finish(run, RunStatus.CANCELLED, log, error=reason or f"Cancelled by {who}.")
+        run.save(update_fields=["status", "result", "error", "finished_at", "event_seq"])
+        log.flush()
+    return run
+
+
+# ---- recovering lost work ---------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    requeued_steps: int = 0
+    failed_steps: int = 0
+    redispatched_steps: int = 0
+    redispatched_runs: int = 0
+    expired_runs: int = 0
+
+
+def sweep(*, now=None, dispatch: Callable[[int], None] | None = None) -> SweepReport:
+    """Recover from lost messages and dead workers; enforce wall-time budgets.
+
+    - running steps whose lease expired are queued again (or failed after
+      ``STEP_MAX_ATTEMPTS``), so a crashed worker never stalls a run;
+    - queued steps and runs nobody picked up are dispatched again (a
+      duplicate delivery is harmless: claims are atomic);
+    - active runs past their time limit end as budget exhausted.
+    """
+    now = now or timezone.now()
+    dispatch = dispatch or _dispatch_step
+    report = SweepReport()
+    stale = now - timedelta(seconds=_conf("REDISPATCH_AFTER_SECONDS"))
+    expired = Step.objects.filter(status=StepStatus.RUNNING, lease_expires_at__lt=now).select_related("run")[:200]
+    for step in expired:
+        if step.attempts < _conf("STEP_MAX_ATTEMPTS"):
+            if Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=step.claim_token).update(
+                status=StepStatus.QUEUED, claim_token=None, lease_expires_at=None, dispatched_at=now
+            ):
+                report.requeued_steps += 1
+                transaction.on_commit(lambda step_id=step.pk: dispatch(step_id))
+        else:
+            error = f"The worker running this step was lost {step.attempts} times."
+            if complete_step(step, step.claim_token, StepResult(StepOutcome.ERROR, error=error)):
+                report.failed_steps += 1
+    for step_id in Step.objects.filter(status=StepStatus.QUEUED, dispatched_at__lt=stale).values_list("pk", flat=True)[:500]:
+        if Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).update(dispatched_at=now):
+            report.redispatched_steps += 1
+            dispatch(step_id)
+    for run_id in Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=stale).values_list("pk", flat=True)[:200]:
+        report.redispatched_runs += 1
+        _dispatch_begin(run_id)
+    timed = Run.objects.filter(status__in=RunStatus.active(), max_seconds__isnull=False, started_at__isnull=False)
+    for run_id, started_at, max_seconds in timed.values_list("pk", "started_at", "max_seconds"):
+        if started_at + timedelta(seconds=max_seconds) <= now and _expire(run_id, now):
+            report.expired_runs += 1
+    return report
+
+
+def _expire(run_id: int, now) -> bool:
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or not run.is_active:
+            return False
+        reason = exceeded_limit(run.budget(), run.spend(now))
+        if reason is None:
+            return False
+        log = EventLog(run)
+        _finish(run, RunStatus.BUDGET_EXHAUSTED, log, error=f"Budget exhausted: {reason}.")
+        run.save(update_fields=["status", "result", "error", "finished_at", "event_seq"])
+        log.flush()
+    return True

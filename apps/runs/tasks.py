@@ -1,0 +1,20 @@
+"""Celery tasks: load ids, call a service, done."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="runs.begin_run")
+def begin_run(run_id: int) -> None:
+    services.begin_run(run_id)
+
+
+@shared_task(name="runs.execute_step")
+def execute_step(step_id: int) -> None:
+    services.execute_step(step_id)
+
+
+@shared_task(name="runs.sweep")
+def sweep() -> None:
+    services.sweep()

@@ -1,0 +1,1 @@
+"""Swarms: a set of member agents and the strategy that coordinates them."""

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.engine.strategies.registry import DESCRIPTIONS, StrategyName
+
+
+class Strategy(models.TextChoices):
+    SEQUENTIAL = StrategyName.SEQUENTIAL.value, "Sequential pipeline"
+    CHAT_ROOM = StrategyName.CHAT_ROOM.value, "Chat room"
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self.value]
+
+
+class Swarm(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="swarms")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    strategy = models.CharField(max_length=40, choices=Strategy.choices)
+    strategy_config = models.JSONField(default=dict, blank=True)
+    agents = models.ManyToManyField("agents.Agent", through="SwarmMember", related_name="swarms")
+    # Default budget for runs of this swarm; a run may tighten it.
+    max_steps = models.PositiveIntegerField(null=True, blank=True)
+    max_cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    max_seconds = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="swarm_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def member_names(self) -> list[str]:
+        return [m.agent.name for m in self.members.select_related("agent")]
+
+
+class SwarmMember(models.Model):
+    swarm = models.ForeignKey(Swarm, on_delete=models.CASCADE, related_name="members")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="memberships")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["swarm", "agent"], name="member_unique_agent_per_swarm")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} in {self.swarm}"

@@ -1,0 +1,35 @@
+"""Command lines for the worker processes, shared by the run script and the docs.
+
+``python -m celery_worker.worker steps`` starts the I/O worker (control and
+steps queues, thread pool); ``training`` starts the CPU worker; ``beat``
+starts the scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from swarmweb.env import env_int
+
+from .queues import CONTROL, STEPS, TRAINING
+
+
+def command(role: str, *, loglevel: str = "INFO") -> list[str]:
+    base = [sys.executable, "-m", "celery", "-A", "swarmweb", ]
+    if role == "steps":
+        concurrency = env_int("STEP_WORKER_CONCURRENCY", 32, minimum=1)
+        return [*base, "worker", "-Q", f"{CONTROL},{STEPS}", "-P", "threads", "-c", str(concurrency),
+                "-n", "steps@%h", "-l", loglevel, "--without-gossip", "--without-mingle"]  # fmt: skip
+    if role == "training":
+        return [*base, "worker", "-Q", TRAINING, "-P", "prefork", "-c", "1", "-n", "training@%h", "-l", loglevel,
+                "--without-gossip", "--without-mingle"]  # fmt: skip
+    if role == "beat":
+        os.makedirs("var", exist_ok=True)
+        return [*base, "beat", "-l", loglevel, "-s", os.path.join("var", "celerybeat-schedule")]
+    raise SystemExit(f"unknown role {role!r}: use steps, training or beat")
+
+
+if __name__ == "__main__":
+    role = sys.argv[1] if len(sys.argv) > 1 else "steps"
+    os.execv(sys.executable, command(role))
