@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 CONTROL = "control"
 STEPS = "steps"
@@ -16,7 +16,7 @@ TRAINING = "training"
 
 
 def task_queues() -> tuple[Queue, ...]:
-    return (Queue(CONTROL), Queue(STEPS), Queue(TRAINING))
+    return tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in (CONTROL, STEPS, TRAINING))
 
 
 def task_routes() -> dict[str, dict[str, str]]:
@@ -27,13 +27,11 @@ def task_routes() -> dict[str, dict[str, str]]:
     }
 
 
-def beat_schedule() -> dict[str, dict]:
-    from django.conf import settings
-
+def beat_schedule(*, sweep_interval_s: float) -> dict[str, dict]:
     return {
         "sweep-lost-work": {
             "task": "runs.sweep",
-            "schedule": float(settings.SWARMWEB["SWEEP_INTERVAL_SECONDS"]),
-            "options": {"queue": CONTROL, "expires": float(settings.SWARMWEB["SWEEP_INTERVAL_SECONDS"])},
+            "schedule": sweep_interval_s,
+            "options": {"queue": CONTROL, "expires": sweep_interval_s},
         },
     }

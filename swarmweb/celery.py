@@ -1,4 +1,4 @@
-"""The Celery app. Queues, routes and the beat schedule live in celery_worker/queues.py."""
+"""The Celery app. Its settings are the CELERY_* Django settings; queue layout in celery_worker/queues.py."""
 
 import os
 
@@ -8,18 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarmweb.settings")
 
 app = Celery("swarmweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-
-
-def _configure_queues() -> None:
-    from celery_worker.queues import beat_schedule, task_queues, task_routes
-
-    app.conf.update(
-        task_queues=task_queues(),
-        task_routes=task_routes(),
-        task_default_queue="control",
-        beat_schedule=beat_schedule(),
-    )
-
-
-_configure_queues()
 app.autodiscover_tasks()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from celery_worker.queues import CONTROL, beat_schedule, task_queues, task_routes
+
 from .env import env_bool, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -103,6 +105,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # and a worker that dies mid-step leaves its message for another worker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_QUEUES = task_queues()
+CELERY_TASK_ROUTES = task_routes()
+CELERY_TASK_DEFAULT_QUEUE = CONTROL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 
 CHANNEL_LAYERS = {
@@ -131,6 +136,8 @@ SWARMWEB = {
     "DEFAULT_MAX_STEPS": env_int("DEFAULT_MAX_STEPS", 200, minimum=1),
     "DEFAULT_MAX_SECONDS": env_int("DEFAULT_MAX_SECONDS", 3600, minimum=1),
 }
+
+CELERY_BEAT_SCHEDULE = beat_schedule(sweep_interval_s=float(SWARMWEB["SWEEP_INTERVAL_SECONDS"]))
 
 # ---- auth, i18n, static ----------------------------------------------------
 

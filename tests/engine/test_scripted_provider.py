@@ -1,0 +1,52 @@
+import pytest
+
+from apps.engine.errors import AgentConfigError
+from apps.engine.executor import run_agent_step
+from apps.engine.providers import validate_agent_config
+from apps.engine.values import AgentSpec, ProviderKind, StepOutcome, StepRequest
+
+
+def scripted(**config) -> AgentSpec:
+    return AgentSpec(name="bot", provider=ProviderKind.SCRIPTED, config=config)
+
+
+def reply(spec, text="hi", call_index=0):
+    return run_agent_step(spec, StepRequest(task="t", input=text, call_index=call_index))
+
+
+def test_the_nth_call_gets_the_nth_reply_then_the_default():
+    spec = scripted(replies=["one", "two"], default="enough")
+    assert [reply(spec, call_index=i).content for i in range(4)] == ["one", "two", "enough", "enough"]
+
+
+def test_replies_can_cycle():
+    spec = scripted(replies=["a", "b"], cycle=True)
+    assert [reply(spec, call_index=i).content for i in range(5)] == ["a", "b", "a", "b", "a"]
+
+
+def test_a_matching_rule_wins_over_the_list():
+    spec = scripted(replies=["generic"], rules=[{"match": "price", "reply": "It costs $3."}])
+    assert reply(spec, "What's the PRICE?").content == "It costs $3."
+    assert reply(spec, "hello").content == "generic"
+
+
+def test_replies_are_templates_and_can_end_the_conversation():
+    spec = scripted(replies=[{"content": "Re: {{ input }}", "done": True}])
+    result = reply(spec, "plan")
+    assert result.content == "Re: plan" and result.done
+
+
+def test_an_error_reply_fails_the_step():
+    result = reply(scripted(replies=[{"error": "model overloaded"}]))
+    assert result.outcome is StepOutcome.ERROR and "model overloaded" in result.error
+
+
+def test_cost_and_tokens_per_call_are_reported():
+    result = reply(scripted(replies=["x"], cost_per_call="0.002", tokens_per_call=30))
+    assert str(result.usage.cost) == "0.002" and result.usage.total_tokens == 30
+
+
+def test_every_config_problem_is_reported_at_once():
+    with pytest.raises(AgentConfigError) as caught:
+        validate_agent_config("scripted", {"replies": [3], "rules": [{"match": "("}], "delay_ms": -1})
+    assert set(caught.value.fields) >= {"replies[0]", "rules[0]", "delay_ms"}
