@@ -47,7 +47,7 @@ def test_the_request_carries_instructions_history_settings_and_the_key(server, m
     assert (body["model"], body["temperature"], body["max_tokens"]) == ("local-model", 0.2, 64)
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "task: Plan a party"},
+        {"role": "user", "content": "Plan a party"},
         {"role": "assistant", "content": "Cake?"},
         {"role": "user", "content": "bob: Yes"},
     ]

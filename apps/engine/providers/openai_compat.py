@@ -67,7 +67,8 @@ def build_messages(spec: AgentSpec, request: StepRequest) -> list[dict[str, str]
     """Chat messages for a step: instructions, room history, then the input.
 
     The agent's own earlier messages become ``assistant`` turns; everyone
-    else's are ``user`` turns prefixed with the sender's name. The input is
+    else's are ``user`` turns, prefixed with the sender's name when the sender
+    is another agent (people's messages, such as the task, go as they are). The input is
     appended unless it is already the last history message.
     """
     messages: list[dict[str, str]] = []
@@ -76,6 +77,8 @@ def build_messages(spec: AgentSpec, request: StepRequest) -> list[dict[str, str]
     for message in request.history:
         if message.sender == spec.name:
             messages.append({"role": "assistant", "content": message.content})
+        elif message.is_human:
+            messages.append({"role": "user", "content": message.content})
         else:
             messages.append({"role": "user", "content": f"{message.sender}: {message.content}"})
     if not request.history or request.history[-1].content != request.input:
