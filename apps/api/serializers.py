@@ -12,12 +12,15 @@ class AgentSerializer(serializers.ModelSerializer):
         model = Agent
         fields = ["id", "name", "description", "provider", "instructions", "config", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        # Uniqueness per owner is checked by the service, which knows the owner.
+        # The agent service validates name, uniqueness per owner and config together,
+        # so a client sees every problem in one response.
         validators: list = []
+        extra_kwargs = {"name": {"validators": []}}
 
 
 class SwarmSerializer(serializers.ModelSerializer):
     members = serializers.ListField(
+        source="member_names",
         child=serializers.CharField(max_length=80),
         help_text="Agent names, in order. The strategy refers to agents by these names.",
     )
@@ -30,11 +33,6 @@ class SwarmSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         validators: list = []
-
-    def to_representation(self, instance: Swarm) -> dict:
-        data = super().to_representation(instance)
-        data["members"] = [m.agent.name for m in instance.members.select_related("agent")]
-        return data
 
 
 class RunSerializer(serializers.ModelSerializer):

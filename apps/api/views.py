@@ -41,10 +41,14 @@ class SwarmViewSet(viewsets.ModelViewSet):
         return Swarm.objects.filter(owner=self.request.user)
 
     def perform_create(self, serializer):
-        serializer.instance = swarm_services.create_swarm(owner=self.request.user, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        members = data.pop("member_names")
+        serializer.instance = swarm_services.create_swarm(owner=self.request.user, members=members, **data)
 
     def perform_update(self, serializer):
-        swarm_services.update_swarm(serializer.instance, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        members = data.pop("member_names", None)
+        swarm_services.update_swarm(serializer.instance, members=members, **data)
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
