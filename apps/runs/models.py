@@ -37,7 +37,9 @@ class Run(models.Model):
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     strategy = models.CharField(max_length=40)
     strategy_config = models.JSONField(default=dict)
-    roster = models.JSONField(default=dict, help_text="Agent name -> agent id, fixed at start.")
+    roster = models.JSONField(
+        default=list, help_text="Members in order as [name, agent id] pairs, fixed at start (a list: JSONB sorts keys)."
+    )
     state = models.JSONField(default=dict)
     agent_calls = models.JSONField(default=dict, help_text="Agent name -> steps started, for call_index.")
     result = models.TextField(blank=True)
@@ -64,9 +66,11 @@ class Run(models.Model):
     def is_active(self) -> bool:
         return self.status in RunStatus.active()
 
-    @property
-    def group_name(self) -> str:
-        return f"run-{self.pk}"
+    def member_names(self) -> list[str]:
+        return [name for name, _agent_id in self.roster]
+
+    def agent_id(self, name: str) -> int | None:
+        return next((agent_id for member, agent_id in self.roster if member == name), None)
 
     def budget(self) -> Budget:
         return Budget(max_steps=self.max_steps, max_cost=self.max_cost, max_seconds=self.max_seconds)

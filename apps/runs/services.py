@@ -130,7 +130,7 @@ def start_run(
         task=task.strip(),
         strategy=swarm.strategy,
         strategy_config=swarm.strategy_config,
-        roster={m.agent.name: m.agent_id for m in members},
+        roster=[[m.agent.name, m.agent_id] for m in members],
         max_steps=_effective(max_steps, swarm.max_steps, _conf("DEFAULT_MAX_STEPS")),
         max_cost=_effective(max_cost, swarm.max_cost),
         max_seconds=_effective(max_seconds, swarm.max_seconds, _conf("DEFAULT_MAX_SECONDS")),
@@ -157,7 +157,7 @@ def begin_run(run_id: int) -> None:
 
 
 def _strategy(run: Run):
-    return build_strategy(run.strategy, run.strategy_config, list(run.roster))
+    return build_strategy(run.strategy, run.strategy_config, run.member_names())
 
 
 def _feed(run: Run, fact: Fact, log: EventLog, *, extra_fields: tuple[str, ...] = ()) -> None:
@@ -201,7 +201,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, extra_fields: tup
             if reason:
                 _finish(run, RunStatus.BUDGET_EXHAUSTED, log, error=f"Budget exhausted: {reason}.")
                 break
-            agent_id = run.roster.get(action.agent)
+            agent_id = run.agent_id(action.agent)
             if agent_id is None:
                 _finish(run, RunStatus.FAILED, log, error=f"Strategy asked for unknown agent {action.agent!r}.")
                 break
