@@ -1,8 +1,11 @@
 """Command lines for the worker processes, shared by the run script and the docs.
 
-``python -m celery_worker.worker steps`` starts the I/O worker (control and
+``python -m celery_worker.worker steps`` starts an I/O worker (control and
 steps queues, thread pool); ``training`` starts the CPU worker; ``beat``
-starts the scheduler.
+starts the scheduler. Threads give I/O concurrency (agents mostly wait on
+model APIs) but share one interpreter lock, so the stack runs
+``STEP_WORKERS`` step workers (default: one per core) to use every core
+for the bookkeeping around steps.
 """
 
 from __future__ import annotations
@@ -15,12 +18,19 @@ from swarmweb.env import env_int
 from .queues import CONTROL, STEPS, TRAINING
 
 
-def command(role: str, *, loglevel: str = "INFO") -> list[str]:
-    base = [sys.executable, "-m", "celery", "-A", "swarmweb", ]
+def step_workers() -> int:
+    return env_int("STEP_WORKERS", os.cpu_count() or 1, minimum=1)
+
+
+def step_worker_concurrency() -> int:
+    return env_int("STEP_WORKER_CONCURRENCY", 16, minimum=1)
+
+
+def command(role: str, *, loglevel: str = "INFO", index: int = 1) -> list[str]:
+    base = [sys.executable, "-m", "celery", "-A", "swarmweb"]
     if role == "steps":
-        concurrency = env_int("STEP_WORKER_CONCURRENCY", 32, minimum=1)
-        return [*base, "worker", "-Q", f"{CONTROL},{STEPS}", "-P", "threads", "-c", str(concurrency),
-                "-n", "steps@%h", "-l", loglevel, "--without-gossip", "--without-mingle"]  # fmt: skip
+        return [*base, "worker", "-Q", f"{CONTROL},{STEPS}", "-P", "threads", "-c", str(step_worker_concurrency()),
+                "-n", f"steps{index}@%h", "-l", loglevel, "--without-gossip", "--without-mingle"]  # fmt: skip
     if role == "training":
         return [*base, "worker", "-Q", TRAINING, "-P", "prefork", "-c", "1", "-n", "training@%h", "-l", loglevel,
                 "--without-gossip", "--without-mingle"]  # fmt: skip

@@ -3,9 +3,25 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarmweb.settings")
 
 app = Celery("swarmweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_db_connections(**kwargs) -> None:
+    """Keep database connections across tasks, as Django does across requests.
+
+    Celery's Django fixup would close every connection after every task
+    (a new PostgreSQL connection per agent step); CELERY_DB_REUSE_MAX turns
+    that off and this closes only connections that are broken or older than
+    CONN_MAX_AGE.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()

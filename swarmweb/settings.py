@@ -105,6 +105,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # and a worker that dies mid-step leaves its message for another worker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Connections are recycled by swarmweb.celery (CONN_MAX_AGE), not closed after every task.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_QUEUES = task_queues()
 CELERY_TASK_ROUTES = task_routes()
 CELERY_TASK_DEFAULT_QUEUE = CONTROL
@@ -112,8 +114,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "swarmweb"), "capacity": 1000},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "swarmweb")},
     }
 }
 

@@ -22,7 +22,7 @@ def _redis_db(url: str, db: int) -> str:
 TEST_REDIS_URL = _redis_db(REDIS_URL, 15)
 CELERY_BROKER_URL = TEST_REDIS_URL
 CELERY_RESULT_BACKEND = TEST_REDIS_URL
-CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "swarmweb-test", "capacity": 1000}
+CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "swarmweb-test"}
 
 # Worker and server threads must not keep connections open past a test,
 # or PostgreSQL refuses to drop the test database at the end.

@@ -1,16 +1,21 @@
 """The one way run events reach live viewers: published to the run's channel
 group after the transaction that wrote them commits.
 
-Redis only fans out; the database holds the events, so a publish that fails
-is logged and recovered by clients replaying from their last sequence number.
+Publishing happens on a background thread that owns one event loop (and so
+one pool of Redis connections), so a worker never waits on fan-out. Redis
+only fans out; the database holds the events, so a publish that fails is
+logged and recovered by clients replaying from their last sequence number.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
+from concurrent.futures import Future
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -21,14 +26,63 @@ def run_group(run_id: int) -> str:
     return f"run-{run_id}"
 
 
+class _Publisher:
+    """A daemon thread running an event loop dedicated to channel-layer sends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+        self._pending: set[Future] = set()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # first use, or we were forked
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="swarmweb-publisher", daemon=True)
+                thread.start()
+                self._loop, self._pid, self._pending = loop, os.getpid(), set()
+            return self._loop
+
+    def submit(self, group: str, message: dict[str, Any]) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._ensure_loop())
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("Live publish failed: %s", future.exception())
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything submitted so far has been sent (tests, shutdown)."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            try:
+                future.result(timeout=timeout)
+            except Exception:  # already logged by _done
+                pass
+
+
+_publisher = _Publisher()
+
+
 def publish_now(group: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    """Queue ``message`` for the group; returns at once."""
     try:
-        async_to_sync(layer.group_send)(group, message)
+        _publisher.submit(group, message)
     except Exception:  # never let live fan-out break the work that produced it
         logger.warning("Could not publish to %s", group, exc_info=True)
+
+
+def flush() -> None:
+    _publisher.flush()
 
 
 def publish_run_events_on_commit(run_id: int, events: list[dict[str, Any]]) -> None:
@@ -39,6 +93,11 @@ def publish_run_events_on_commit(run_id: int, events: list[dict[str, Any]]) -> N
     transaction.on_commit(lambda: publish_now(run_group(run_id), message))
 
 
+def publish_step_started(run_id: int, step: dict[str, Any]) -> None:
+    """Tell viewers a step is running. Live only: the step row records when it started."""
+    publish_now(run_group(run_id), {"type": "step.started", "step": step})
+
+
 def publish_step_delta(run_id: int, step_id: int, text: str) -> None:
-    """Relay streamed tokens of a running step. Not persisted: the final output is."""
+    """Relay streamed tokens of a running step. Live only: the final output is persisted."""
     publish_now(run_group(run_id), {"type": "step.delta", "step_id": step_id, "text": text})

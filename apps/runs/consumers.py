@@ -4,7 +4,8 @@ Connect to ``/ws/runs/<id>/?after=<seq>`` (add ``format=json`` for JSON
 events instead of HTMX fragments). The consumer joins the run's group, then
 replays every event after ``after`` from the database, then relays live
 events, skipping any it already sent and filling gaps from the database, so
-a reconnecting client never loses or repeats an event.
+a reconnecting client never loses or repeats an event. Live-only notices
+(a step started, streamed tokens) are relayed as they come and not replayed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class RunConsumer(AsyncWebsocketConsumer):
             self.last_seq = max(0, int(query.get("after", ["0"])[0]))
         except ValueError:
             self.last_seq = 0
+        self.finished_steps: set[int] = set()
         self.group = run_group(self.run_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -62,12 +64,24 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def run_events(self, message: dict) -> None:
         for event in message["events"]:
+            if event["kind"] == "step.finished":
+                self.finished_steps.add(event["data"]["step_id"])
             if event["seq"] <= self.last_seq:
                 continue
             if event["seq"] > self.last_seq + 1:
                 await self._replay()  # a gap: the database has what we missed
                 continue
             await self._send_event(event)
+
+    async def step_started(self, message: dict) -> None:
+        """Live-only notice that a step is running (not in the event log)."""
+        step = message["step"]
+        if step["step_id"] in self.finished_steps:
+            return  # the notice lost a race with the step's result
+        if self.as_json:
+            await self.send(text_data=json.dumps({"kind": "step.started", "live": True, "data": step}))
+        else:
+            await self.send(text_data=render_to_string("runs/_step.html", {"step": step, "oob": True}))
 
     async def step_delta(self, message: dict) -> None:
         if self.as_json:
@@ -88,6 +102,8 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def _send_event(self, event: dict) -> None:
         self.last_seq = event["seq"]
+        if event["kind"] == "step.finished":
+            self.finished_steps.add(event["data"]["step_id"])
         if self.as_json:
             await self.send(text_data=json.dumps(event))
         else:

@@ -8,6 +8,7 @@ API and the admin all call these functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +29,7 @@ from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.executor import run_agent_step
 from apps.engine.human import parse_question, question_to_dict, validate_answer
+from apps.engine.providers import get_provider
 from apps.engine.strategies import (
     AskHuman,
     Fact,
@@ -156,11 +159,17 @@ def begin_run(run_id: int) -> None:
 # ---- the core transition ---------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def _cached_strategy(name: str, config_json: str, members: tuple[str, ...]):
+    return build_strategy(name, json.loads(config_json), members)
+
+
 def _strategy(run: Run):
-    return build_strategy(run.strategy, run.strategy_config, run.member_names())
+    """The run's strategy. Strategies are immutable once built, so equal configs share one."""
+    return _cached_strategy(run.strategy, json.dumps(run.strategy_config, sort_keys=True), tuple(run.member_names()))
 
 
-def _feed(run: Run, fact: Fact, log: EventLog, *, extra_fields: tuple[str, ...] = ()) -> None:
+def _feed(run: Run, fact: Fact, log: EventLog, *, rooms: tuple[Room, ...] = ()) -> None:
     """Feed ``fact`` to the run's strategy and apply the transition. Call holding the run lock."""
     try:
         strategy = _strategy(run)
@@ -171,13 +180,15 @@ def _feed(run: Run, fact: Fact, log: EventLog, *, extra_fields: tuple[str, ...] 
     except Exception as exc:
         logger.exception("Run %s: strategy crashed on %r", run.pk, fact)
         transition = Transition(run.state, (Fail(f"Internal strategy error: {type(exc).__name__}: {exc}"),))
-    _apply(run, transition, log, extra_fields=extra_fields)
+    _apply(run, transition, log, rooms=rooms)
 
 
 class _Rooms:
-    def __init__(self, run: Run) -> None:
+    """Room rows of a run by name, created on first use; ``known`` rooms need no query."""
+
+    def __init__(self, run: Run, known: tuple[Room, ...] = ()) -> None:
         self.run = run
-        self.cache: dict[str, Room] = {}
+        self.cache: dict[str, Room] = {room.name: room for room in known}
 
     def get(self, name: str) -> Room:
         if name not in self.cache:
@@ -185,13 +196,13 @@ class _Rooms:
         return self.cache[name]
 
 
-def _apply(run: Run, transition: Transition, log: EventLog, *, extra_fields: tuple[str, ...] = ()) -> None:
+def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room, ...] = ()) -> None:
     now = timezone.now()
     previous_status = run.status
     if run.status == RunStatus.QUEUED:
         run.status = RunStatus.RUNNING
     run.state = transition.state
-    rooms = _Rooms(run)
+    room_cache = _Rooms(run, rooms)
     new_steps: list[Step] = []
     for action in transition.actions:
         if not run.is_active:
@@ -214,7 +225,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, extra_fields: tup
                 index=run.steps_started,
                 agent_id=agent_id,
                 agent_name=action.agent,
-                room=rooms.get(action.room) if action.room else None,
+                room=room_cache.get(action.room) if action.room else None,
                 call_index=calls,
                 input=action.input,
                 dispatched_at=now,
@@ -222,7 +233,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, extra_fields: tup
             new_steps.append(step)
             log.append(EventKind.STEP_QUEUED, step_data(step))
         elif isinstance(action, PostMessage):
-            room = rooms.get(action.room)
+            room = room_cache.get(action.room)
             message = Message.objects.create(
                 run=run, room=room, sender=action.sender, is_human=action.is_human, content=action.content
             )
@@ -249,7 +260,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, extra_fields: tup
     run.save(
         update_fields=[
             "status", "state", "agent_calls", "steps_started", "event_seq", "result", "error", "started_at",
-            "finished_at", "cost", "tokens", *extra_fields,
+            "finished_at", "cost", "tokens",
         ]
     )  # fmt: skip
     log.flush()
@@ -291,32 +302,24 @@ class Claim:
 def claim_step(step_id: int) -> Claim | None:
     """Atomically move a queued step to running under a fresh claim token and lease.
 
-    Returns ``None`` if the step is gone, already claimed or finished, or its
-    run is no longer active: a duplicate delivery is a no-op.
+    Returns ``None`` if the step is gone, already claimed or finished: a
+    duplicate delivery is a no-op. (A run that ends cancels its queued steps,
+    so a claimed step always belongs to an active run.) Viewers are told the
+    step is running; that notice is live-only, the row keeps ``started_at``.
     """
-    run_id = Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).values_list("run_id", flat=True).first()
-    if run_id is None:
-        return None
     token = uuid.uuid4()
     now = timezone.now()
-    with transaction.atomic():
-        run = _lock_run(run_id)
-        if run is None or not run.is_active:
-            return None
-        claimed = Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).update(
-            status=StepStatus.RUNNING,
-            claim_token=token,
-            started_at=now,
-            lease_expires_at=now + timedelta(seconds=_conf("STEP_LEASE_SECONDS")),
-            attempts=F("attempts") + 1,
-        )
-        if not claimed:
-            return None
-        step = Step.objects.select_related("agent", "room").get(pk=step_id)
-        step.run = run
-        log = EventLog(run)
-        log.append(EventKind.STEP_STARTED, step_data(step))
-        log.flush(save_seq=True)
+    claimed = Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).update(
+        status=StepStatus.RUNNING,
+        claim_token=token,
+        started_at=now,
+        lease_expires_at=now + timedelta(seconds=_conf("STEP_LEASE_SECONDS")),
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return None
+    step = Step.objects.select_related("agent", "room", "run").get(pk=step_id)
+    broadcast.publish_step_started(step.run_id, step_data(step))
     return Claim(step=step, token=token)
 
 
@@ -368,7 +371,7 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
             task=run.task,
             input=step.input,
             step_key=step.key,
-            history=_history(step),
+            history=_history(step) if get_provider(step.agent.provider).uses_history else (),
             call_index=step.call_index,
             timeout_s=float(_conf("STEP_TIMEOUT_SECONDS")),
         )
@@ -416,7 +419,8 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
         log = EventLog(run)
         log.append(EventKind.STEP_FINISHED, step_data(step))
         if run.is_active:
-            _feed(run, StepFinished(key=step.key, agent=step.agent_name, result=result), log)
+            fact = StepFinished(key=step.key, agent=step.agent_name, result=result)
+            _feed(run, fact, log, rooms=(step.room,) if step.room_id else ())
         else:
             run.save(update_fields=["cost", "tokens", "event_seq"])
             log.flush()

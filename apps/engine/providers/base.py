@@ -21,6 +21,9 @@ class Reply:
 
 
 class Provider(Protocol):
+    uses_history: bool
+    """Whether replies depend on ``StepRequest.history`` (callers skip loading it otherwise)."""
+
     def parse_config(self, config: Mapping[str, Any]) -> Any:
         """Validate an agent's config; raise ``AgentConfigError`` listing every bad field."""
         ...

@@ -87,6 +87,8 @@ def build_messages(spec: AgentSpec, request: StepRequest) -> list[dict[str, str]
 
 
 class OpenAICompatibleProvider:
+    uses_history = True
+
     def parse_config(self, config: Mapping[str, Any]) -> OpenAIConfig:
         allowed = {
             "base_url", "model", "api_key_env", "temperature", "max_tokens", "stream", "timeout_s",

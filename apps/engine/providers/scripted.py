@@ -77,6 +77,8 @@ def _parse_reply(reader: ConfigReader, key: str, raw: Any) -> ScriptedReply | No
 
 
 class ScriptedProvider:
+    uses_history = False
+
     def parse_config(self, config: Mapping[str, Any]) -> ScriptedConfig:
         allowed = {"replies", "rules", "default", "cycle", "delay_ms", "cost_per_call", "tokens_per_call"}
         reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)

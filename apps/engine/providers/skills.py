@@ -57,6 +57,8 @@ def extract_code(text: str) -> str:
 
 
 class SkillProvider:
+    uses_history = False
+
     def parse_config(self, config: Mapping[str, Any]) -> SkillConfig:
         allowed = {"skill", "template", "mode", "expected", "case_sensitive", "tolerance", "timeout_s", "memory_mb"}
         reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)

@@ -1,5 +1,6 @@
 """Run the whole SwarmWeb stack in the foreground: Redis (if needed), the ASGI
-server, a Celery worker and Celery beat. Ctrl-C stops everything cleanly."""
+server, Celery step workers (STEP_WORKERS, default one per core) and Celery
+beat. Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from celery_worker.worker import command as worker_command
+from celery_worker.worker import step_workers
 
 LOCAL_REDIS_PORT = 6390
 
@@ -60,7 +62,8 @@ class Command(BaseCommand):
             env["REDIS_URL"] = self._ensure_redis(settings.REDIS_URL)
             self._start("web", [sys.executable, "-m", "uvicorn", "swarmweb.asgi:application", "--host", host,
                                 "--port", str(port), "--log-level", "warning"], env)  # fmt: skip
-            self._start("worker", worker_command("steps", loglevel="WARNING"), env)
+            for index in range(1, step_workers() + 1):
+                self._start(f"worker {index}", worker_command("steps", loglevel="WARNING", index=index), env)
             self._start("beat", worker_command("beat", loglevel="WARNING"), env)
             self.stdout.write(self.style.SUCCESS(f"\nSwarmWeb is running at http://{host}:{port}/  (Ctrl-C to stop)\n"))
             self._wait()

@@ -1,0 +1,54 @@
+"""Shared helpers for benchmarks: an isolated environment, percentiles, the results file."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "benchmarks.md"
+
+
+def setup_django(redis_db: int = 14) -> None:
+    """Point the process (and the workers it starts) at a bench database and Redis db."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
+    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    os.environ["REDIS_URL"] = re.sub(r"/\d+$", "", redis.rstrip("/")) + f"/{redis_db}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarmweb.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def record(bench: str, markdown: str) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md with ``markdown``."""
+    RESULTS.parent.mkdir(exist_ok=True)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\nWritten by the scripts in `bench/`; each run replaces its own section.\n"
+    begin, end = f"<!-- bench:{bench} -->", f"<!-- /bench:{bench} -->"
+    section = f"{begin}\n{markdown.strip()}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: section, text, flags=re.DOTALL)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
