@@ -44,7 +44,11 @@ def median(values: list[float]) -> float:
 def record(bench: str, markdown: str) -> None:
     """Replace this benchmark's section of docs/benchmarks.md with ``markdown``."""
     RESULTS.parent.mkdir(exist_ok=True)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\nWritten by the scripts in `bench/`; each run replaces its own section.\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmarks\n\nWritten by the scripts in `bench/`; each run replaces its own section.\n"
+    )
     begin, end = f"<!-- bench:{bench} -->", f"<!-- /bench:{bench} -->"
     section = f"{begin}\n{markdown.strip()}\n{end}"
     if begin in text:

@@ -15,6 +15,7 @@ Usage: python bench/step_overhead.py [--steps 300] [--runs 20] [--steps-per-run 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, percentile, record, setup_django  # noqa: E402
+from _common import median, percentile, record, setup_django
 
 TARGET_RATIO = 3.0
 TARGET_STEPS_PER_S = 150.0
@@ -96,11 +97,19 @@ def main() -> None:
     Run.objects.filter(owner=owner).delete()
     Swarm.objects.filter(owner=owner).delete()
     Agent.objects.filter(owner=owner).delete()
-    noop = Agent.objects.create(owner=owner, name="noop", provider="scripted", config={"replies": ["ok"], "cycle": True})
-    long_chat = create_swarm(owner=owner, name="long", strategy="chat_room", members=[noop],
-                             strategy_config={"max_turns": args.steps})  # fmt: skip
-    short_chat = create_swarm(owner=owner, name="short", strategy="chat_room", members=[noop],
-                              strategy_config={"max_turns": args.steps_per_run})  # fmt: skip
+    noop = Agent.objects.create(
+        owner=owner, name="noop", provider="scripted", config={"replies": ["ok"], "cycle": True}
+    )
+    long_chat = create_swarm(
+        owner=owner, name="long", strategy="chat_room", members=[noop], strategy_config={"max_turns": args.steps}
+    )
+    short_chat = create_swarm(
+        owner=owner,
+        name="short",
+        strategy="chat_room",
+        members=[noop],
+        strategy_config={"max_turns": args.steps_per_run},
+    )
     workers = start_workers()
     try:
         bare_round_trips(30)  # warm up connections
@@ -109,9 +118,7 @@ def main() -> None:
         run = services.start_run(swarm=long_chat, task="go", user=owner, max_steps=args.steps)
         wait([run])
         steps = list(run.steps.order_by("index").values_list("finished_at", "latency_ms"))
-        gaps = [
-            (b[0] - a[0]).total_seconds() * 1000 - b[1] for a, b in zip(steps, steps[1:], strict=False)
-        ]
+        gaps = [(b[0] - a[0]).total_seconds() * 1000 - b[1] for a, b in itertools.pairwise(steps)]
         t0 = time.perf_counter()
         runs = [services.start_run(swarm=short_chat, task="go", user=owner) for _ in range(args.runs)]
         wait(runs)
@@ -141,9 +148,10 @@ def main() -> None:
     for line in lines:
         print(line)
     record(
-        "step_overhead",
-        "## step_overhead\n\n`python bench/step_overhead.py` (no-op scripted steps through Redis, a real "
-        "Celery worker, the database and event publishing; reference measured in the same run).\n\n```\n"
+        f"step_overhead-{connection.vendor}",
+        f"## step_overhead ({connection.vendor})\n\n`python bench/step_overhead.py` (no-op scripted steps through "
+        "Redis, a real Celery worker, the database and event publishing; reference measured in the same run)."
+        "\n\n```\n"
         + "\n".join(lines)
         + f"\nmeasured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores\n```",
     )

@@ -29,11 +29,39 @@ def step_worker_concurrency() -> int:
 def command(role: str, *, loglevel: str = "INFO", index: int = 1) -> list[str]:
     base = [sys.executable, "-m", "celery", "-A", "swarmweb"]
     if role == "steps":
-        return [*base, "worker", "-Q", f"{CONTROL},{STEPS}", "-P", "threads", "-c", str(step_worker_concurrency()),
-                "-n", f"steps{index}@%h", "-l", loglevel, "--without-gossip", "--without-mingle"]  # fmt: skip
+        return [
+            *base,
+            "worker",
+            "-Q",
+            f"{CONTROL},{STEPS}",
+            "-P",
+            "threads",
+            "-c",
+            str(step_worker_concurrency()),
+            "-n",
+            f"steps{index}@%h",
+            "-l",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
+        ]
     if role == "training":
-        return [*base, "worker", "-Q", TRAINING, "-P", "prefork", "-c", "1", "-n", "training@%h", "-l", loglevel,
-                "--without-gossip", "--without-mingle"]  # fmt: skip
+        return [
+            *base,
+            "worker",
+            "-Q",
+            TRAINING,
+            "-P",
+            "prefork",
+            "-c",
+            "1",
+            "-n",
+            "training@%h",
+            "-l",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
+        ]
     if role == "beat":
         os.makedirs("var", exist_ok=True)
         return [*base, "beat", "-l", loglevel, "-s", os.path.join("var", "celerybeat-schedule")]

@@ -54,5 +54,7 @@ def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
     raw = os.environ.get(name, default).strip()
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in schemes:
-        raise ImproperlyConfigured(f"{name}={raw!r} must be a URL starting with one of: {', '.join(s + '://' for s in schemes)}.")
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} must be a URL starting with one of: {', '.join(s + '://' for s in schemes)}."
+        )
     return raw

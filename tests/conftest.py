@@ -76,8 +76,9 @@ def celery_worker_session(django_db_setup, django_db_blocker):
     from swarmweb.celery import app
 
     app.control.purge()
-    with start_worker(app, pool="threads", concurrency=8, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=30) as worker:  # fmt: skip
+    with start_worker(
+        app, pool="threads", concurrency=8, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ) as worker:
         yield worker
 
 

@@ -11,7 +11,7 @@ from swarmweb.settings import *  # noqa: F403
 from swarmweb.settings import CHANNEL_LAYERS, DATABASES, REDIS_URL, SWARMWEB, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-SECRET_KEY = "swarmweb-tests-only"  # noqa: S105
+SECRET_KEY = "swarmweb-tests-only"
 
 
 def _redis_db(url: str, db: int) -> str:

@@ -1,7 +1,7 @@
 """One JSON error shape for the whole API::
 
-    {"error": {"code": "invalid_strategy_config", "message": "...",
-               "fields": {"strategy_config.max_turns": ["Must be ..."]}}}
+{"error": {"code": "invalid_strategy_config", "message": "...",
+           "fields": {"strategy_config.max_turns": ["Must be ..."]}}}
 """
 
 from __future__ import annotations

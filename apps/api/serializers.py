@@ -28,9 +28,18 @@ class SwarmSerializer(serializers.ModelSerializer):
     class Meta:
         model = Swarm
         fields = [
-            "id", "name", "description", "strategy", "strategy_config", "members",
-            "max_steps", "max_cost", "max_seconds", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "description",
+            "strategy",
+            "strategy_config",
+            "members",
+            "max_steps",
+            "max_cost",
+            "max_seconds",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators: list = []
 
@@ -41,10 +50,25 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = [
-            "id", "swarm", "swarm_name", "task", "status", "strategy", "result", "error",
-            "max_steps", "max_cost", "max_seconds", "steps_started", "cost", "tokens", "event_seq",
-            "created_at", "started_at", "finished_at",
-        ]  # fmt: skip
+            "id",
+            "swarm",
+            "swarm_name",
+            "task",
+            "status",
+            "strategy",
+            "result",
+            "error",
+            "max_steps",
+            "max_cost",
+            "max_seconds",
+            "steps_started",
+            "cost",
+            "tokens",
+            "event_seq",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 
@@ -62,10 +86,29 @@ class StepSerializer(serializers.ModelSerializer):
     class Meta:
         model = Step
         fields = [
-            "id", "key", "index", "agent", "agent_name", "room", "call_index", "input", "status", "outcome",
-            "output", "error", "done", "data", "cost", "prompt_tokens", "completion_tokens", "latency_ms",
-            "attempts", "queued_at", "started_at", "finished_at",
-        ]  # fmt: skip
+            "id",
+            "key",
+            "index",
+            "agent",
+            "agent_name",
+            "room",
+            "call_index",
+            "input",
+            "status",
+            "outcome",
+            "output",
+            "error",
+            "done",
+            "data",
+            "cost",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_ms",
+            "attempts",
+            "queued_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 
@@ -88,7 +131,18 @@ class RunEventSerializer(serializers.ModelSerializer):
 class HumanRequestSerializer(serializers.ModelSerializer):
     class Meta:
         model = HumanRequest
-        fields = ["id", "run", "key", "prompt", "fields", "status", "answer", "answered_by", "created_at", "answered_at"]
+        fields = [
+            "id",
+            "run",
+            "key",
+            "prompt",
+            "fields",
+            "status",
+            "answer",
+            "answered_by",
+            "created_at",
+            "answered_at",
+        ]
         read_only_fields = fields
 
 

@@ -66,7 +66,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         data = dict(payload.validated_data)
         swarm = Swarm.objects.filter(owner=request.user, pk=data.pop("swarm")).first()
         if swarm is None:
-            raise FieldsError("Unknown swarm.", fields={"swarm": ["No swarm of yours has this id."]}, code=ErrorCode.INVALID)
+            raise FieldsError(
+                "Unknown swarm.", fields={"swarm": ["No swarm of yours has this id."]}, code=ErrorCode.INVALID
+            )
         run = run_services.start_run(swarm=swarm, user=request.user, **data)
         return Response(s.RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -131,5 +133,3 @@ class HumanRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             request_id=human_request.pk, answer=payload.validated_data["answer"], user=request.user
         )
         return Response(s.HumanRequestSerializer(answered).data)
-
-

@@ -93,11 +93,18 @@ DEMO_SWARMS: list[dict[str, Any]] = [
         "strategy_config": {
             "stages": [
                 {"name": "calculate", "agent": "calculator", "input": "{{ task }}"},
-                {"name": "square", "agent": "python-runner", "input": "x = {{ previous }}\nprint(f'{x} squared is {x * x}')"},
-                {"name": "report", "agent": "reporter",
-                 "input": "The value is {{ outputs.calculate }}; {{ outputs.square }}."},
+                {
+                    "name": "square",
+                    "agent": "python-runner",
+                    "input": "x = {{ previous }}\nprint(f'{x} squared is {x * x}')",
+                },
+                {
+                    "name": "report",
+                    "agent": "reporter",
+                    "input": "The value is {{ outputs.calculate }}; {{ outputs.square }}.",
+                },
             ]
-        },  # fmt: skip
+        },
         "example_task": "What is (17 + 25) * 3?",
     },
     {

@@ -3,7 +3,9 @@ from django import forms
 
 class StartRunForm(forms.Form):
     task = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "placeholder": "What should the swarm do?"}))
-    max_steps = forms.IntegerField(required=False, min_value=1, label="Max steps", help_text="Blank: the swarm's default.")
+    max_steps = forms.IntegerField(
+        required=False, min_value=1, label="Max steps", help_text="Blank: the swarm's default."
+    )
     max_cost = forms.DecimalField(
         required=False, min_value=0.000001, max_digits=12, decimal_places=6, label="Max cost ($)"
     )

@@ -74,9 +74,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "status": run_data(run),
             "messages": [message_data(m, m.room.name) for m in run.messages.select_related("room")],
             "steps": [step_data(s) for s in run.steps.all()],
-            "human_requests": [
-                human_request_data(r) for r in run.human_requests.select_related("answered_by")
-            ],
+            "human_requests": [human_request_data(r) for r in run.human_requests.select_related("answered_by")],
         }
     context["ws_path"] = f"/ws/runs/{run.pk}/"
     return render(request, "dashboard/run_detail.html", context)
@@ -116,5 +114,3 @@ def human_request_answer(request: HttpRequest, pk: int) -> HttpResponse:
         human_request.refresh_from_db()
         return render(request, "runs/_human_request.html", {"req": human_request_data(human_request)})
     return redirect("dashboard:run-detail", pk=human_request.run_id)
-
-

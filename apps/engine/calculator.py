@@ -113,7 +113,9 @@ def evaluate(expression: str) -> float | int:
     return _eval(tree)
 
 
-_CANDIDATE = re.compile(r"[\d.\s+\-*/%^()×÷−]*\d[\d.\s+\-*/%^()×÷−]*|(?:sqrt|sin|cos|tan|log10|log|exp|abs|round|floor|ceil|min|max)\([^()]*\)")
+_CANDIDATE = re.compile(
+    r"[\d.\s+\-*/%^()×÷−]*\d[\d.\s+\-*/%^()×÷−]*|(?:sqrt|sin|cos|tan|log10|log|exp|abs|round|floor|ceil|min|max)\([^()]*\)"
+)
 
 
 def evaluate_in_text(text: str) -> float | int:

@@ -31,7 +31,9 @@ def run_agent_step(spec: AgentSpec, request: StepRequest, *, on_token: TokenSink
         return StepResult(StepOutcome.ERROR, error=str(exc), latency_ms=elapsed_ms())
     except Exception as exc:  # a bug in a provider must not take the worker down
         logger.exception("Agent %s crashed on step %s", spec.name, request.step_key)
-        return StepResult(StepOutcome.ERROR, error=f"Internal error: {type(exc).__name__}: {exc}", latency_ms=elapsed_ms())
+        return StepResult(
+            StepOutcome.ERROR, error=f"Internal error: {type(exc).__name__}: {exc}", latency_ms=elapsed_ms()
+        )
     return StepResult(
         StepOutcome.SUCCESS,
         content=reply.content,

@@ -46,7 +46,13 @@ def _decode(data: bytes) -> tuple[str, bool]:
 def run_python(code: str, *, timeout_s: float = 5.0, memory_mb: int = 256, stdin: str = "") -> SandboxResult:
     """Run ``code`` in a limited child process and return what it printed."""
     with tempfile.TemporaryDirectory(prefix="swarmweb-sandbox-") as scratch:
-        env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": scratch,
+            "TMPDIR": scratch,
+            "LANG": "C.UTF-8",
+            "PYTHONIOENCODING": "utf-8",
+        }
         proc = subprocess.Popen(
             [sys.executable, "-I", "-c", code],
             cwd=scratch,

@@ -85,7 +85,9 @@ class RunConsumer(AsyncWebsocketConsumer):
 
     async def step_delta(self, message: dict) -> None:
         if self.as_json:
-            await self.send(text_data=json.dumps({"kind": "step.delta", "step_id": message["step_id"], "text": message["text"]}))
+            await self.send(
+                text_data=json.dumps({"kind": "step.delta", "step_id": message["step_id"], "text": message["text"]})
+            )
         else:
             html = render_to_string("runs/_delta.html", {"step_id": message["step_id"], "text": message["text"]})
             await self.send(text_data=html)

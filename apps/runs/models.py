@@ -143,7 +143,10 @@ class Step(models.Model):
     class Meta:
         ordering = ["run", "index"]
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="step_unique_key_per_run")]
-        indexes = [models.Index(fields=["status", "lease_expires_at"]), models.Index(fields=["status", "dispatched_at"])]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(fields=["status", "dispatched_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.agent_name}, {self.status})"

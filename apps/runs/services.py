@@ -259,10 +259,19 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
         log.append(EventKind.RUN_STATUS, run_data(run))
     run.save(
         update_fields=[
-            "status", "state", "agent_calls", "steps_started", "event_seq", "result", "error", "started_at",
-            "finished_at", "cost", "tokens",
+            "status",
+            "state",
+            "agent_calls",
+            "steps_started",
+            "event_seq",
+            "result",
+            "error",
+            "started_at",
+            "finished_at",
+            "cost",
+            "tokens",
         ]
-    )  # fmt: skip
+    )
     log.flush()
     for step in new_steps:
         transaction.on_commit(lambda step_id=step.pk: _dispatch_step(step_id))
@@ -520,7 +529,9 @@ def sweep(*, now=None, dispatch: Callable[[int], None] | None = None) -> SweepRe
             error = f"The worker running this step was lost {step.attempts} times."
             if complete_step(step, step.claim_token, StepResult(StepOutcome.ERROR, error=error)):
                 report.failed_steps += 1
-    for step_id in Step.objects.filter(status=StepStatus.QUEUED, dispatched_at__lt=stale).values_list("pk", flat=True)[:500]:
+    for step_id in Step.objects.filter(status=StepStatus.QUEUED, dispatched_at__lt=stale).values_list("pk", flat=True)[
+        :500
+    ]:
         if Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).update(dispatched_at=now):
             report.redispatched_steps += 1
             dispatch(step_id)

@@ -45,7 +45,9 @@ def _resolve_members(owner, agents: Sequence[Agent | int | str]) -> list[Agent]:
             resolved.append(agent)
     if missing:
         raise FieldsError(
-            "Unknown agents.", fields={"members": [f"Unknown agent: {m}." for m in missing]}, code=ErrorCode.UNKNOWN_AGENT
+            "Unknown agents.",
+            fields={"members": [f"Unknown agent: {m}." for m in missing]},
+            code=ErrorCode.UNKNOWN_AGENT,
         )
     names = [a.name for a in resolved]
     if len(set(names)) != len(names):

@@ -33,10 +33,15 @@ def test_token_auth_works(alice):
 
 def test_an_api_client_can_build_a_swarm_and_run_it(api):
     for name in ("ann", "ben"):
-        response = api.post("/api/agents/", {"name": name, "provider": "scripted", "config": {"replies": [f"{name}!"]}}, format="json")
+        response = api.post(
+            "/api/agents/", {"name": name, "provider": "scripted", "config": {"replies": [f"{name}!"]}}, format="json"
+        )
         assert response.status_code == 201, response.json()
-    response = api.post("/api/swarms/", {"name": "duo", "strategy": "chat_room", "members": ["ann", "ben"],
-                                         "strategy_config": {"max_turns": 2}}, format="json")  # fmt: skip
+    response = api.post(
+        "/api/swarms/",
+        {"name": "duo", "strategy": "chat_room", "members": ["ann", "ben"], "strategy_config": {"max_turns": 2}},
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     assert response.json()["members"] == ["ann", "ben"]
     response = api.post("/api/runs/", {"swarm": response.json()["id"], "task": "hello"}, format="json")
@@ -51,7 +56,9 @@ def test_an_api_client_can_build_a_swarm_and_run_it(api):
 
 
 def test_invalid_agent_config_is_a_400_with_field_errors_and_nothing_written(api):
-    response = api.post("/api/agents/", {"name": "9lives", "provider": "skill", "config": {"skill": "telepathy"}}, format="json")
+    response = api.post(
+        "/api/agents/", {"name": "9lives", "provider": "skill", "config": {"skill": "telepathy"}}, format="json"
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_agent_config"
@@ -63,11 +70,16 @@ def test_unknown_strategy_and_unknown_agents_are_400s(api, make_agent):
     make_agent("ann")
     response = api.post("/api/swarms/", {"name": "s", "strategy": "anarchy", "members": ["ann"]}, format="json")
     assert response.status_code == 400 and "strategy" in response.json()["error"]["fields"]
-    response = api.post("/api/swarms/", {"name": "s", "strategy": "chat_room", "members": ["ann", "ghost"]}, format="json")
+    response = api.post(
+        "/api/swarms/", {"name": "s", "strategy": "chat_room", "members": ["ann", "ghost"]}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "unknown_agent"
-    response = api.post("/api/swarms/", {"name": "s", "strategy": "chat_room", "members": ["ann"],
-                                         "strategy_config": {"max_turns": -1}}, format="json")  # fmt: skip
+    response = api.post(
+        "/api/swarms/",
+        {"name": "s", "strategy": "chat_room", "members": ["ann"], "strategy_config": {"max_turns": -1}},
+        format="json",
+    )
     assert response.json()["error"]["fields"] == {"strategy_config.max_turns": ["Must be between 1 and 1000."]}
 
 
@@ -91,10 +103,17 @@ def test_users_only_see_their_own_runs(api, bob, make_agent, make_swarm):
 
 
 def test_a_human_request_is_answered_through_the_api(api, alice, make_agent, make_swarm):
-    config = {"stages": [{"name": "ok", "ask_human": {"prompt": "Go?", "fields": [{"name": "n", "kind": "number"}]}},
-                         {"agent": "a1", "input": "{{ answers.ok.n }}"}]}  # fmt: skip
-    swarm = make_swarm(strategy="sequential", agents=[make_agent("a1", provider="skill", config={"skill": "calculator"})],
-                       strategy_config=config)  # fmt: skip
+    config = {
+        "stages": [
+            {"name": "ok", "ask_human": {"prompt": "Go?", "fields": [{"name": "n", "kind": "number"}]}},
+            {"agent": "a1", "input": "{{ answers.ok.n }}"},
+        ]
+    }
+    swarm = make_swarm(
+        strategy="sequential",
+        agents=[make_agent("a1", provider="skill", config={"skill": "calculator"})],
+        strategy_config=config,
+    )
     run = drive(services.start_run(swarm=swarm, task="x", user=alice))
     (pending,) = api.get("/api/human-requests/", {"status": "pending"}).json()["results"]
     response = api.post(f"/api/human-requests/{pending['id']}/answer/", {"answer": {"n": "seven"}}, format="json")

@@ -5,9 +5,18 @@ from apps.engine.calculator import CalculationError, evaluate, evaluate_in_text,
 
 @pytest.mark.parametrize(
     ("expression", "expected"),
-    [("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ^ 10", 1024), ("7 // 2", 3), ("-3 + 5", 2), ("sqrt(16)", 4.0),
-     ("max(2, 9, 4)", 9), ("10 / 4", 2.5), ("2 × 3 ÷ 4", 1.5)],
-)  # fmt: skip
+    [
+        ("1 + 2 * 3", 7),
+        ("(1 + 2) * 3", 9),
+        ("2 ^ 10", 1024),
+        ("7 // 2", 3),
+        ("-3 + 5", 2),
+        ("sqrt(16)", 4.0),
+        ("max(2, 9, 4)", 9),
+        ("10 / 4", 2.5),
+        ("2 × 3 ÷ 4", 1.5),
+    ],
+)
 def test_it_evaluates_arithmetic(expression, expected):
     assert evaluate(expression) == expected
 

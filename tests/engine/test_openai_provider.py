@@ -39,7 +39,11 @@ def test_a_non_streamed_reply_is_read_whole(server):
 
 def test_the_request_carries_instructions_history_settings_and_the_key(server, monkeypatch):
     monkeypatch.setenv("LOCAL_LLM_KEY", "sk-local")
-    history = (ChatMessage("task", "Plan a party", is_human=True), ChatMessage("writer", "Cake?"), ChatMessage("bob", "Yes"))
+    history = (
+        ChatMessage("task", "Plan a party", is_human=True),
+        ChatMessage("writer", "Cake?"),
+        ChatMessage("bob", "Yes"),
+    )
     spec = agent(server, api_key_env="LOCAL_LLM_KEY", temperature=0.2, max_tokens=64)
     run_agent_step(spec, StepRequest(task="t", input="Yes", history=history))
     body, headers = server.requests[0], server.headers[0]
@@ -79,7 +83,10 @@ def test_a_missing_api_key_variable_is_a_clear_error(server, monkeypatch):
 
 
 def test_an_unreachable_endpoint_fails_cleanly():
-    spec = AgentSpec(name="w", provider=ProviderKind.OPENAI,
-                     config={"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0})  # fmt: skip
+    spec = AgentSpec(
+        name="w",
+        provider=ProviderKind.OPENAI,
+        config={"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0},
+    )
     result = run_agent_step(spec, StepRequest(task="t", input="hi"))
     assert result.outcome is StepOutcome.ERROR and "Could not reach" in result.error

@@ -2,8 +2,15 @@ import pytest
 
 from apps.engine.errors import StrategyConfigError
 from apps.engine.strategies import (
-    AskHuman, Fail, Finish, HumanAnswered, PostMessage, RunStep, StepFinished, build_strategy,
-)  # fmt: skip
+    AskHuman,
+    Fail,
+    Finish,
+    HumanAnswered,
+    PostMessage,
+    RunStep,
+    StepFinished,
+    build_strategy,
+)
 from apps.engine.values import StepOutcome, StepResult
 
 
@@ -29,11 +36,13 @@ def test_each_stage_receives_the_previous_output_and_the_last_output_is_the_resu
 
 
 def test_stage_inputs_are_templates_over_task_outputs_and_answers():
-    config = {"stages": [
-        {"name": "draft", "agent": "a"},
-        {"name": "ok", "ask_human": {"prompt": "Check {{ outputs.draft }}", "fields": [{"name": "verdict"}]}},
-        {"name": "final", "agent": "b", "input": "{{ task }} | {{ outputs.draft }} | {{ answers.ok.verdict }}"},
-    ]}  # fmt: skip
+    config = {
+        "stages": [
+            {"name": "draft", "agent": "a"},
+            {"name": "ok", "ask_human": {"prompt": "Check {{ outputs.draft }}", "fields": [{"name": "verdict"}]}},
+            {"name": "final", "agent": "b", "input": "{{ task }} | {{ outputs.draft }} | {{ answers.ok.verdict }}"},
+        ]
+    }
     strategy = build_strategy("sequential", config, ["a", "b"])
     t = strategy.start("T")
     t = strategy.on_fact(t.state, StepFinished(of_type(t.actions, RunStep)[0].key, "a", ok("D")))

@@ -59,10 +59,15 @@ def test_echo_fills_its_template():
 
 @pytest.mark.parametrize(
     ("mode", "expected", "answer", "passed"),
-    [("exact", "Paris", " paris ", True), ("numeric", "42", "The answer is 42.0", True),
-     ("numeric", "42", "about 41", False), ("contains", "blue", "The sky is blue today", True),
-     ("regex", r"^\d{3}$", "123", True), ("regex", r"^\d{3}$", "12a", False)],
-)  # fmt: skip
+    [
+        ("exact", "Paris", " paris ", True),
+        ("numeric", "42", "The answer is 42.0", True),
+        ("numeric", "42", "about 41", False),
+        ("contains", "blue", "The sky is blue today", True),
+        ("regex", r"^\d{3}$", "123", True),
+        ("regex", r"^\d{3}$", "12a", False),
+    ],
+)
 def test_judge_checks_answers_by_rule(mode, expected, answer, passed):
     result = step(skill("judge", mode=mode, expected=expected), answer)
     assert result.ok

@@ -43,7 +43,9 @@ def test_the_human_demo_waits_then_resumes_after_an_answer(demo, alice):
 def test_several_runs_progress_at_once(demo, alice):
     runs = [services.start_run(swarm=demo["Number cruncher"], task=f"{i} * 2", user=alice) for i in range(6)]
     results = [wait_for_run(r).result for r in runs]
-    assert [r.splitlines()[-1] for r in results] == [f"The value is {i * 2}; {i * 2} squared is {(i * 2) ** 2}." for i in range(6)]
+    assert [r.splitlines()[-1] for r in results] == [
+        f"The value is {i * 2}; {i * 2} squared is {(i * 2) ** 2}." for i in range(6)
+    ]
 
 
 def test_an_llm_agent_answers_through_the_worker(alice, make_agent, make_swarm, celery_worker):

@@ -20,8 +20,12 @@ def test_a_chat_room_run_posts_every_turn_and_succeeds(alice, make_agent, make_s
     run = drive(services.start_run(swarm=swarm, task="talk", user=alice))
     assert run.status == RunStatus.SUCCEEDED and run.result == "done"
     assert list(run.messages.values_list("sender", "content")) == [
-        ("task", "talk"), ("ann", "one"), ("ben", "two"), ("ann", "three"), ("ben", "done"),
-    ]  # fmt: skip
+        ("task", "talk"),
+        ("ann", "one"),
+        ("ben", "two"),
+        ("ann", "three"),
+        ("ben", "done"),
+    ]
     assert list(run.steps.values_list("agent_name", "call_index")) == [("ann", 0), ("ben", 0), ("ann", 1), ("ben", 1)]
 
 
@@ -109,14 +113,24 @@ def test_the_sweeper_requeues_a_step_whose_worker_died(alice, make_swarm):
 def test_a_run_waits_for_a_person_and_resumes_on_the_answer(alice, make_agent, make_swarm):
     a = make_agent("drafter", config={"replies": ["draft"]})
     b = make_agent("final", provider="skill", config={"skill": "echo", "template": "final: {{ input }}"})
-    config = {"stages": [
-        {"name": "d", "agent": "drafter"},
-        {"name": "ok", "ask_human": {"prompt": "Approve {{ previous }}?",
-                                     "fields": [{"name": "go", "kind": "choice", "choices": ["yes", "no"]}]}},
-        {"agent": "final", "input": "{{ previous }} ({{ answers.ok.go }})"},
-    ]}  # fmt: skip
-    run = drive(services.start_run(swarm=make_swarm(strategy="sequential", agents=[a, b], strategy_config=config),
-                                   task="t", user=alice))  # fmt: skip
+    config = {
+        "stages": [
+            {"name": "d", "agent": "drafter"},
+            {
+                "name": "ok",
+                "ask_human": {
+                    "prompt": "Approve {{ previous }}?",
+                    "fields": [{"name": "go", "kind": "choice", "choices": ["yes", "no"]}],
+                },
+            },
+            {"agent": "final", "input": "{{ previous }} ({{ answers.ok.go }})"},
+        ]
+    }
+    run = drive(
+        services.start_run(
+            swarm=make_swarm(strategy="sequential", agents=[a, b], strategy_config=config), task="t", user=alice
+        )
+    )
     assert run.status == RunStatus.WAITING_INPUT
     request = run.human_requests.get()
     assert request.prompt == "Approve draft?"

@@ -62,8 +62,13 @@ class LocalOpenAIServer:
                         "id": "chatcmpl-local",
                         "object": "chat.completion",
                         "model": body.get("model"),
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": scripted.content},
-                                     "finish_reason": "stop"}],  # fmt: skip
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": scripted.content},
+                                "finish_reason": "stop",
+                            }
+                        ],
                     }
                     if scripted.usage:
                         payload["usage"] = {"prompt_tokens": scripted.usage[0], "completion_tokens": scripted.usage[1]}
@@ -94,12 +99,23 @@ class LocalOpenAIServer:
                 self.wfile.write(b": keep-alive\n\n")
                 text = scripted.content
                 for i in range(0, len(text), scripted.chunk_size):
-                    event({"id": "chatcmpl-local", "object": "chat.completion.chunk",
-                           "choices": [{"index": 0, "delta": {"content": text[i:i + scripted.chunk_size]}}]})  # fmt: skip
+                    event(
+                        {
+                            "id": "chatcmpl-local",
+                            "object": "chat.completion.chunk",
+                            "choices": [{"index": 0, "delta": {"content": text[i : i + scripted.chunk_size]}}],
+                        }
+                    )
                 include_usage = (body.get("stream_options") or {}).get("include_usage")
                 if include_usage and scripted.usage:
-                    event({"id": "chatcmpl-local", "object": "chat.completion.chunk", "choices": [],
-                           "usage": {"prompt_tokens": scripted.usage[0], "completion_tokens": scripted.usage[1]}})  # fmt: skip
+                    event(
+                        {
+                            "id": "chatcmpl-local",
+                            "object": "chat.completion.chunk",
+                            "choices": [],
+                            "usage": {"prompt_tokens": scripted.usage[0], "completion_tokens": scripted.usage[1]},
+                        }
+                    )
                 event("[DONE]")
                 self.close_connection = True
 

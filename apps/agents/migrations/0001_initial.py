@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,21 +15,56 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Agent',
+            name="Agent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, validators=[django.core.validators.RegexValidator('^[A-Za-z][A-Za-z0-9_-]{0,79}$', "Start with a letter; use letters, digits, '-' and '_' only (at most 80).", code='invalid_name')])),
-                ('description', models.TextField(blank=True)),
-                ('provider', models.CharField(choices=[('skill', 'Built-in skill'), ('scripted', 'Scripted replies'), ('openai', 'OpenAI-compatible model')], max_length=20)),
-                ('instructions', models.TextField(blank=True, help_text='System instructions given to model-backed agents.')),
-                ('config', models.JSONField(blank=True, default=dict, help_text='Provider-specific settings (validated on save).')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agents', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=80,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Za-z][A-Za-z0-9_-]{0,79}$",
+                                "Start with a letter; use letters, digits, '-' and '_' only (at most 80).",
+                                code="invalid_name",
+                            )
+                        ],
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[
+                            ("skill", "Built-in skill"),
+                            ("scripted", "Scripted replies"),
+                            ("openai", "OpenAI-compatible model"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "instructions",
+                    models.TextField(blank=True, help_text="System instructions given to model-backed agents."),
+                ),
+                (
+                    "config",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Provider-specific settings (validated on save)."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="agents", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('owner', 'name'), name='agent_unique_name_per_owner')],
+                "ordering": ["name"],
+                "constraints": [models.UniqueConstraint(fields=("owner", "name"), name="agent_unique_name_per_owner")],
             },
         ),
     ]

@@ -91,9 +91,17 @@ class OpenAICompatibleProvider:
 
     def parse_config(self, config: Mapping[str, Any]) -> OpenAIConfig:
         allowed = {
-            "base_url", "model", "api_key_env", "temperature", "max_tokens", "stream", "timeout_s",
-            "max_retries", "prompt_price_per_1k", "completion_price_per_1k",
-        }  # fmt: skip
+            "base_url",
+            "model",
+            "api_key_env",
+            "temperature",
+            "max_tokens",
+            "stream",
+            "timeout_s",
+            "max_retries",
+            "prompt_price_per_1k",
+            "completion_price_per_1k",
+        }
         reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)
         base_url = reader.string("base_url", "", required=True).rstrip("/")
         if base_url and urlparse(base_url).scheme not in {"http", "https"}:
@@ -148,9 +156,7 @@ class OpenAICompatibleProvider:
                 logger.warning("Retrying %s after %s (attempt %d): %s", url, delay, attempt + 1, exc)
                 time.sleep(delay)
                 attempt += 1
-        cost = (
-            config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens
-        ) / 1000
+        cost = (config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens) / 1000
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
         return Reply(content, usage=usage, data={"model": config.model, "attempts": attempt + 1})
 
@@ -158,18 +164,18 @@ class OpenAICompatibleProvider:
         self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float, on_token: TokenSink | None
     ) -> tuple[str, int, int]:
         try:
-            with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0))) as client:
-                with client.stream("POST", url, headers=headers, json=body) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise ProviderError(
-                            f"{url} answered HTTP {response.status_code}: {_error_text(response)}",
-                            retryable=response.status_code in RETRYABLE_STATUS,
-                        )
-                    if body["stream"]:
-                        return _read_stream(response.iter_lines(), on_token)
+            client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+            with client, client.stream("POST", url, headers=headers, json=body) as response:
+                if response.status_code >= 400:
                     response.read()
-                    return _read_completion(response)
+                    raise ProviderError(
+                        f"{url} answered HTTP {response.status_code}: {_error_text(response)}",
+                        retryable=response.status_code in RETRYABLE_STATUS,
+                    )
+                if body["stream"]:
+                    return _read_stream(response.iter_lines(), on_token)
+                response.read()
+                return _read_completion(response)
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(f"{url} did not answer within {timeout:g}s ({type(exc).__name__}).") from None
         except httpx.HTTPError as exc:

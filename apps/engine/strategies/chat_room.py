@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from ..config import ConfigReader
 from ..errors import StrategyConfigError, StrategyError
 from .base import Fact, Fail, Finish, PostMessage, RunStep, StepFinished, Transition
-from ..config import ConfigReader
 
 
 class OnError:
@@ -78,7 +78,9 @@ class ChatRoomStrategy:
             reason = result.error or result.outcome.value
             if self.on_error == OnError.FAIL or s.consecutive_errors >= len(self.order):
                 return Transition(asdict(s), (Fail(f"{speaker} failed on turn {s.turn + 1}: {reason}"),))
-            actions.append(PostMessage(self.room, "system", f"{speaker} could not answer ({reason}); passing the turn."))
+            actions.append(
+                PostMessage(self.room, "system", f"{speaker} could not answer ({reason}); passing the turn.")
+            )
         s.turn += 1
         if s.turn >= self.max_turns:
             return Transition(asdict(s), (*actions, Finish(s.last)))

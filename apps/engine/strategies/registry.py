@@ -37,6 +37,7 @@ def build_strategy(name: str, config: Mapping[str, Any] | None, members: Sequenc
         cls = STRATEGIES[name]
     except KeyError:
         raise UnknownStrategyError(
-            f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.", fields={"strategy": ["Unknown strategy."]}
+            f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.",
+            fields={"strategy": ["Unknown strategy."]},
         ) from None
     return cls(config, list(members))

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from .. import templating
+from ..config import ConfigReader
 from ..errors import EngineError, StrategyConfigError, StrategyError
 from ..human import parse_question
 from ..values import HumanQuestion
 from .base import AskHuman, Fact, Fail, Finish, HumanAnswered, PostMessage, RunStep, StepFinished, Transition
-from ..config import ConfigReader
 
 DEFAULT_INPUT = "{{ previous }}"
 

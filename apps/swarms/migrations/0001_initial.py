@@ -6,57 +6,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('agents', '0001_initial'),
+        ("agents", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Swarm',
+            name="Swarm",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('description', models.TextField(blank=True)),
-                ('strategy', models.CharField(choices=[('sequential', 'Sequential pipeline'), ('chat_room', 'Chat room')], max_length=40)),
-                ('strategy_config', models.JSONField(blank=True, default=dict)),
-                ('max_steps', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_cost', models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
-                ('max_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='swarms', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "strategy",
+                    models.CharField(
+                        choices=[("sequential", "Sequential pipeline"), ("chat_room", "Chat room")], max_length=40
+                    ),
+                ),
+                ("strategy_config", models.JSONField(blank=True, default=dict)),
+                ("max_steps", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_cost", models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
+                ("max_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="swarms", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SwarmMember',
+            name="SwarmMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='agents.agent')),
-                ('swarm', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='swarms.swarm')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="memberships", to="agents.agent"
+                    ),
+                ),
+                (
+                    "swarm",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="members", to="swarms.swarm"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddField(
-            model_name='swarm',
-            name='agents',
-            field=models.ManyToManyField(related_name='swarms', through='swarms.SwarmMember', to='agents.agent'),
+            model_name="swarm",
+            name="agents",
+            field=models.ManyToManyField(related_name="swarms", through="swarms.SwarmMember", to="agents.agent"),
         ),
         migrations.AddConstraint(
-            model_name='swarmmember',
-            constraint=models.UniqueConstraint(fields=('swarm', 'agent'), name='member_unique_agent_per_swarm'),
+            model_name="swarmmember",
+            constraint=models.UniqueConstraint(fields=("swarm", "agent"), name="member_unique_agent_per_swarm"),
         ),
         migrations.AddConstraint(
-            model_name='swarm',
-            constraint=models.UniqueConstraint(fields=('owner', 'name'), name='swarm_unique_name_per_owner'),
+            model_name="swarm",
+            constraint=models.UniqueConstraint(fields=("owner", "name"), name="swarm_unique_name_per_owner"),
         ),
     ]

@@ -60,8 +60,22 @@ class Command(BaseCommand):
         env = dict(os.environ)
         try:
             env["REDIS_URL"] = self._ensure_redis(settings.REDIS_URL)
-            self._start("web", [sys.executable, "-m", "uvicorn", "swarmweb.asgi:application", "--host", host,
-                                "--port", str(port), "--log-level", "warning"], env)  # fmt: skip
+            self._start(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "swarmweb.asgi:application",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                env,
+            )
             for index in range(1, step_workers() + 1):
                 self._start(f"worker {index}", worker_command("steps", loglevel="WARNING", index=index), env)
             self._start("beat", worker_command("beat", loglevel="WARNING"), env)
@@ -85,8 +99,23 @@ class Command(BaseCommand):
             raise CommandError(f"Redis is not reachable at {url} and no redis-server is available; set REDIS_URL.")
         data_dir = Path(settings.VAR_DIR) / "redis"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._start("redis", [binary, "--port", str(LOCAL_REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(data_dir),
-                              "--save", "", "--appendonly", "no"], dict(os.environ))  # fmt: skip
+        self._start(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(LOCAL_REDIS_PORT),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            dict(os.environ),
+        )
         for _ in range(50):
             if redis_reachable(local):
                 self.stdout.write(f"Started a local Redis at {local} (data in {data_dir})")
