@@ -72,7 +72,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "run": run,
             "seq": run.event_seq,
             "status": run_data(run),
-            "messages": [message_data(m, m.room.name) for m in run.messages.select_related("room")],
+            "chat_messages": [message_data(m, m.room.name) for m in run.messages.select_related("room")],
             "steps": [step_data(s) for s in run.steps.all()],
             "human_requests": [human_request_data(r) for r in run.human_requests.select_related("answered_by")],
         }

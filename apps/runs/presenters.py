@@ -7,6 +7,7 @@ from the same dicts, so a reload shows exactly what streamed.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from .models import HumanRequest, Message, Run, Step
@@ -14,6 +15,11 @@ from .models import HumanRequest, Message, Run, Step
 
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
+
+
+def money(value: Decimal) -> str:
+    """Dollars without trailing zeros: 0, 0.0012, 100."""
+    return format(value.normalize(), "f")
 
 
 def run_data(run: Run) -> dict[str, Any]:
@@ -25,14 +31,19 @@ def run_data(run: Run) -> dict[str, Any]:
         "result": run.result,
         "error": run.error,
         "steps_started": run.steps_started,
-        "cost": str(run.cost),
+        "cost": money(run.cost),
         "tokens": run.tokens,
         "finished_at": _iso(run.finished_at),
     }
 
 
-def step_data(step: Step) -> dict[str, Any]:
-    return {
+def spend_data(run: Run) -> dict[str, Any]:
+    """The run's running totals, carried by step events so counters update live."""
+    return {"steps_started": run.steps_started, "cost": money(run.cost), "tokens": run.tokens}
+
+
+def step_data(step: Step, run: Run | None = None) -> dict[str, Any]:
+    data = {
         "step_id": step.pk,
         "key": step.key,
         "index": step.index,
@@ -42,11 +53,14 @@ def step_data(step: Step) -> dict[str, Any]:
         "input": step.input[:2000],
         "output": step.output[:4000],
         "error": step.error,
-        "cost": str(step.cost),
+        "cost": money(step.cost),
         "tokens": step.prompt_tokens + step.completion_tokens,
         "latency_ms": step.latency_ms,
         "attempts": step.attempts,
     }
+    if run is not None:
+        data["spend"] = spend_data(run)
+    return data
 
 
 def message_data(message: Message, room_name: str) -> dict[str, Any]:

@@ -231,7 +231,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
                 dispatched_at=now,
             )
             new_steps.append(step)
-            log.append(EventKind.STEP_QUEUED, step_data(step))
+            log.append(EventKind.STEP_QUEUED, step_data(step, run))
         elif isinstance(action, PostMessage):
             room = room_cache.get(action.room)
             message = Message.objects.create(
@@ -426,7 +426,7 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
         run.cost += result.usage.cost
         run.tokens += result.usage.total_tokens
         log = EventLog(run)
-        log.append(EventKind.STEP_FINISHED, step_data(step))
+        log.append(EventKind.STEP_FINISHED, step_data(step, run))
         if run.is_active:
             fact = StepFinished(key=step.key, agent=step.agent_name, result=result)
             _feed(run, fact, log, rooms=(step.room,) if step.room_id else ())

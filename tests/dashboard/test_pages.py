@@ -1,5 +1,7 @@
 """Dashboard pages through Django's test client."""
 
+import re
+
 import pytest
 
 from apps.core.demo import seed_demo
@@ -52,6 +54,8 @@ def test_the_run_page_shows_the_history_and_connects_to_the_live_socket(logged_i
     assert f'id="run-seq" data-seq="{run.event_seq}"' in page
     assert "9 squared is 81" in page and 'data-status="succeeded"' in page
     assert page.count('class="step status-succeeded"') == 3
+    assert len(re.findall(r'class="msg( human)?"', page)) == 4 and "message_id" not in page
+    assert "3 steps · 0 tokens" in page
 
 
 def test_a_person_answers_through_the_htmx_form(logged_in, alice):

@@ -78,6 +78,8 @@ async def test_live_events_follow_the_replay_and_a_reconnect_loses_nothing(alice
     assert (await comm.connect())[0]
     replayed = await receive_all(comm, timeout=0.5)
     assert replayed[-1]["kind"] == "run.status" and replayed[-1]["data"]["status"] == "waiting_input"
+    (finished,) = [e for e in replayed if e["kind"] == "step.finished"]
+    assert finished["data"]["spend"] == {"steps_started": 1, "cost": "0", "tokens": 0}
     last_seen = replayed[-1]["seq"]
     await comm.disconnect()
 
@@ -91,6 +93,7 @@ async def test_live_events_follow_the_replay_and_a_reconnect_loses_nothing(alice
     total = await sync_to_async(RunEvent.objects.filter(run=run).count)()
     assert [e["seq"] for e in missed] == list(range(last_seen + 1, total + 1))
     assert missed[-1]["data"]["status"] == "succeeded"
+
 
     await comm.disconnect()
 

@@ -57,6 +57,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, **options):
         self.children: list[tuple[str, subprocess.Popen]] = []
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+        signal.signal(signal.SIGTERM, self._on_sigterm)  # stop cleanly under a supervisor too
         env = dict(os.environ)
         try:
             env["REDIS_URL"] = self._ensure_redis(settings.REDIS_URL)
@@ -85,6 +87,10 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
         finally:
             self._stop_all()
+
+    @staticmethod
+    def _on_sigterm(signum, frame) -> None:
+        raise KeyboardInterrupt
 
     def _ensure_redis(self, url: str) -> str:
         if redis_reachable(url):
