@@ -94,7 +94,6 @@ async def test_live_events_follow_the_replay_and_a_reconnect_loses_nothing(alice
     assert [e["seq"] for e in missed] == list(range(last_seen + 1, total + 1))
     assert missed[-1]["data"]["status"] == "succeeded"
 
-
     await comm.disconnect()
 
 
