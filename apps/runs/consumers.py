@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 
 from .access import visible_runs
 from .broadcast import run_group
-from .models import RunEvent
+from .models import RunEvent, Step, StepStatus
 
 REPLAY_BATCH = 500
 
@@ -76,7 +76,7 @@ class RunConsumer(AsyncWebsocketConsumer):
     async def step_started(self, message: dict) -> None:
         """Live-only notice that a step is running (not in the event log)."""
         step = message["step"]
-        if step["step_id"] in self.finished_steps:
+        if step["step_id"] in self.finished_steps or not await self._still_running(step["step_id"]):
             return  # the notice lost a race with the step's result
         if self.as_json:
             await self.send(text_data=json.dumps({"kind": "step.started", "live": True, "data": step}))
@@ -114,6 +114,10 @@ class RunConsumer(AsyncWebsocketConsumer):
     @database_sync_to_async
     def _can_view(self, user) -> bool:
         return visible_runs(user).filter(pk=self.run_id).exists()
+
+    @database_sync_to_async
+    def _still_running(self, step_id: int) -> bool:
+        return Step.objects.filter(pk=step_id, run_id=self.run_id, status=StepStatus.RUNNING).exists()
 
     @database_sync_to_async
     def _events_after(self, seq: int) -> list[dict]:

@@ -115,3 +115,23 @@ async def test_events_published_while_connected_arrive_live_as_html(alice, make_
     fragments = [html] + [await comm.receive_from(timeout=3) for _ in range(2)]
     assert any("ship it" in f for f in fragments)
     await comm.disconnect()
+
+
+async def test_live_only_notices_are_relayed_but_not_for_finished_steps(finished_run, alice):
+    from apps.runs import broadcast
+
+    cookie = await sync_to_async(session_cookie)(alice)
+    comm = communicator(finished_run.pk, cookie, query=f"format=json&after={finished_run.event_seq}")
+    assert (await comm.connect())[0]
+    steps = await sync_to_async(lambda: list(finished_run.steps.order_by("index")))()
+    running = steps[-1]
+    await sync_to_async(type(running).objects.filter(pk=running.pk).update)(status="running")
+    broadcast.publish_step_started(finished_run.pk, {"step_id": running.pk, "status": "running"})
+    broadcast.publish_step_delta(finished_run.pk, running.pk, "Hel")
+    broadcast.publish_step_started(finished_run.pk, {"step_id": steps[0].pk, "status": "running"})  # long finished
+    received = await receive_all(comm, timeout=0.5)
+    assert received == [
+        {"kind": "step.started", "live": True, "data": {"step_id": running.pk, "status": "running"}},
+        {"kind": "step.delta", "step_id": running.pk, "text": "Hel"},
+    ]
+    await comm.disconnect()
