@@ -308,26 +308,24 @@ class Claim:
     token: uuid.UUID
 
 
-def claim_step(step_id: int) -> Claim | None:
+def claim_step(step: Step) -> Claim | None:
     """Atomically move a queued step to running under a fresh claim token and lease.
 
-    Returns ``None`` if the step is gone, already claimed or finished: a
-    duplicate delivery is a no-op. (A run that ends cancels its queued steps,
-    so a claimed step always belongs to an active run.) Viewers are told the
-    step is running; that notice is live-only, the row keeps ``started_at``.
+    Returns ``None`` if the step was already claimed or finished: a duplicate
+    delivery is a no-op. (A run that ends cancels its queued steps, so a
+    claimed step always belongs to an active run.) Viewers are told the step
+    is running; that notice is live-only, the row keeps ``started_at``.
     """
     token = uuid.uuid4()
     now = timezone.now()
-    claimed = Step.objects.filter(pk=step_id, status=StepStatus.QUEUED).update(
-        status=StepStatus.RUNNING,
-        claim_token=token,
-        started_at=now,
-        lease_expires_at=now + timedelta(seconds=_conf("STEP_LEASE_SECONDS")),
-        attempts=F("attempts") + 1,
+    lease = now + timedelta(seconds=_conf("STEP_LEASE_SECONDS"))
+    claimed = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED).update(
+        status=StepStatus.RUNNING, claim_token=token, started_at=now, lease_expires_at=lease, attempts=F("attempts") + 1
     )
     if not claimed:
         return None
-    step = Step.objects.select_related("agent", "room", "run").get(pk=step_id)
+    step.status, step.claim_token, step.started_at, step.lease_expires_at = StepStatus.RUNNING, token, now, lease
+    step.attempts += 1
     broadcast.publish_step_started(step.run_id, step_data(step))
     return Claim(step=step, token=token)
 
@@ -367,27 +365,35 @@ class _DeltaRelay:
 
 
 def execute_step(step_id: int, *, stream: bool = True) -> bool:
-    """Claim, run and complete one step. Returns whether this call recorded its result."""
-    claim = claim_step(step_id)
+    """Run one queued step and record its result. Returns whether this call recorded it.
+
+    Instant agents (local, side-effect free: see ``Provider.is_instant``) are
+    run and recorded in one transaction. Others are claimed first, under a
+    lease, so a slow model call holds no lock and a lost worker is noticed.
+    """
+    step = Step.objects.select_related("agent", "room", "run").filter(pk=step_id, status=StepStatus.QUEUED).first()
+    if step is None:
+        return False  # gone, taken or finished: a duplicate delivery
+    if step.agent is None:
+        return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists."))
+    provider = get_provider(step.agent.provider)
+    request = StepRequest(
+        task=step.run.task,
+        input=step.input,
+        step_key=step.key,
+        history=_history(step) if provider.uses_history else (),
+        call_index=step.call_index,
+        timeout_s=float(_conf("STEP_TIMEOUT_SECONDS")),
+    )
+    if provider.is_instant(step.agent.config):
+        return _record_result(step, run_agent_step(step.agent.to_spec(), request))
+    claim = claim_step(step)
     if claim is None:
         return False
-    step = claim.step
-    run = step.run
-    if step.agent is None:
-        result = StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists.")
-    else:
-        request = StepRequest(
-            task=run.task,
-            input=step.input,
-            step_key=step.key,
-            history=_history(step) if get_provider(step.agent.provider).uses_history else (),
-            call_index=step.call_index,
-            timeout_s=float(_conf("STEP_TIMEOUT_SECONDS")),
-        )
-        relay = _DeltaRelay(run.pk, step.pk) if stream and step.agent.provider == "openai" else None
-        result = run_agent_step(step.agent.to_spec(), request, on_token=relay)
-        if relay is not None:
-            relay.close()
+    relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
+    result = run_agent_step(step.agent.to_spec(), request, on_token=relay)
+    if relay is not None:
+        relay.close()
     return complete_step(step, claim.token, result)
 
 
@@ -396,6 +402,16 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
 
     Exactly once: if the step was re-claimed (lease expired) or already
     finished, nothing is written and ``False`` is returned.
+    """
+    return _record_result(step, result, claimed_with=token)
+
+
+def _record_result(step: Step, result: StepResult, *, claimed_with: uuid.UUID | None = None) -> bool:
+    """Write a step's result and feed it to the run's strategy, in one transaction.
+
+    With ``claimed_with``, only a running step holding that claim token is
+    updated; without, only a still-queued step (the instant path). Either way
+    the conditional UPDATE decides which delivery wins.
     """
     now = timezone.now()
     status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
@@ -418,7 +434,14 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
             "lease_expires_at": None,
             "claim_token": None,
         }
-        recorded = Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=token).update(**fields)
+        if claimed_with is None:
+            pending = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED)
+            recorded = pending.update(**fields, started_at=now, attempts=F("attempts") + 1)
+            step.started_at, step.attempts = now, step.attempts + 1
+        else:
+            recorded = Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=claimed_with).update(
+                **fields
+            )
         if not recorded:
             return False
         for name, value in fields.items():

@@ -50,3 +50,13 @@ def test_every_config_problem_is_reported_at_once():
     with pytest.raises(AgentConfigError) as caught:
         validate_agent_config("scripted", {"replies": [3], "rules": [{"match": "("}], "delay_ms": -1})
     assert set(caught.value.fields) >= {"replies[0]", "rules[0]", "delay_ms"}
+
+
+def test_scripted_agents_are_instant_unless_a_reply_waits():
+    from apps.engine.providers import get_provider
+
+    provider = get_provider("scripted")
+    assert provider.is_instant({"replies": ["a", {"content": "b"}]})
+    assert not provider.is_instant({"replies": ["a"], "delay_ms": 100})
+    assert not provider.is_instant({"replies": [{"content": "b", "delay_ms": 5}]})
+    assert not provider.is_instant({"rules": [{"match": "x", "reply": {"content": "y", "delay_ms": 5}}]})

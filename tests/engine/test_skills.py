@@ -84,3 +84,11 @@ def test_skill_config_errors_are_collected_per_field():
     with pytest.raises(AgentConfigError) as caught:
         validate_agent_config("skill", {"skill": "judge", "mode": "fuzzy", "template": "{{ oops", "colour": 1})
     assert set(caught.value.fields) >= {"mode", "template", "colour", "expected"}
+
+
+def test_only_local_pure_skills_are_instant():
+    from apps.engine.providers import get_provider
+
+    provider = get_provider("skill")
+    assert all(provider.is_instant({"skill": s}) for s in ("calculator", "echo", "judge", "terminator"))
+    assert not provider.is_instant({"skill": "python"})

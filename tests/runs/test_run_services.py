@@ -42,9 +42,9 @@ def test_a_step_result_is_recorded_exactly_once(alice, make_swarm):
     run = services.start_run(swarm=make_swarm(strategy_config={"max_turns": 2}), task="x", user=alice)
     services.begin_run(run.pk)
     step = Step.objects.get(run=run)
-    claim = services.claim_step(step.pk)
+    claim = services.claim_step(Step.objects.get(pk=step.pk))
     assert claim is not None
-    assert services.claim_step(step.pk) is None  # a duplicate delivery gets nothing
+    assert services.claim_step(Step.objects.get(pk=step.pk)) is None  # a duplicate delivery gets nothing
     result = StepResult(StepOutcome.SUCCESS, content="first")
     assert services.complete_step(claim.step, claim.token, result) is True
     assert services.complete_step(claim.step, claim.token, StepResult(StepOutcome.SUCCESS, content="again")) is False
@@ -56,9 +56,9 @@ def test_a_stale_claim_cannot_overwrite_a_reclaimed_step(alice, make_swarm):
     run = services.start_run(swarm=make_swarm(), task="x", user=alice)
     services.begin_run(run.pk)
     step = Step.objects.get(run=run)
-    old = services.claim_step(step.pk)
+    old = services.claim_step(Step.objects.get(pk=step.pk))
     Step.objects.filter(pk=step.pk).update(status=StepStatus.QUEUED, claim_token=None)  # as the sweeper does
-    new = services.claim_step(step.pk)
+    new = services.claim_step(Step.objects.get(pk=step.pk))
     assert services.complete_step(old.step, old.token, StepResult(StepOutcome.SUCCESS, content="late")) is False
     assert services.complete_step(new.step, new.token, StepResult(StepOutcome.SUCCESS, content="current")) is True
 
@@ -100,7 +100,7 @@ def test_the_sweeper_requeues_a_step_whose_worker_died(alice, make_swarm):
     run = services.start_run(swarm=make_swarm(), task="x", user=alice)
     services.begin_run(run.pk)
     step = Step.objects.get(run=run)
-    assert services.claim_step(step.pk) is not None  # ...and the worker never reports back
+    assert services.claim_step(Step.objects.get(pk=step.pk)) is not None  # ...and the worker never reports back
     dispatched = []
     report = services.sweep(now=timezone.now() + timedelta(seconds=400), dispatch=dispatched.append)
     assert report.requeued_steps == 1
@@ -181,3 +181,26 @@ def test_editing_the_swarm_does_not_change_a_run_in_flight(alice, make_swarm):
     update_swarm(swarm, strategy_config={"max_turns": 6})
     run = drive(run)
     assert run.steps.count() == 2
+
+
+def test_an_instant_step_is_recorded_once_even_if_delivered_twice(alice, make_swarm):
+    run = services.start_run(swarm=make_swarm(strategy_config={"max_turns": 1}), task="x", user=alice)
+    services.begin_run(run.pk)
+    step = Step.objects.get(run=run)
+    assert services.execute_step(step.pk) is True
+    assert services.execute_step(step.pk) is False
+    step.refresh_from_db()
+    assert (step.status, step.attempts, step.claim_token) == (StepStatus.SUCCEEDED, 1, None)
+    assert step.started_at is not None and step.finished_at >= step.started_at
+    assert run.messages.filter(sender="a1").count() == 1
+
+
+def test_slow_or_remote_agents_are_claimed_under_a_lease_first(alice, make_agent, make_swarm):
+    slow = make_agent("slow", config={"replies": ["zzz"], "delay_ms": 1})
+    run = services.start_run(swarm=make_swarm(agents=[slow], strategy_config={"max_turns": 1}), task="x", user=alice)
+    services.begin_run(run.pk)
+    step = Step.objects.get(run=run)
+    claim = services.claim_step(step)
+    assert claim is not None and claim.step.status == StepStatus.RUNNING
+    assert services.execute_step(step.pk) is False  # already claimed: a duplicate does nothing
+    assert services.complete_step(claim.step, claim.token, StepResult(StepOutcome.SUCCESS, content="zzz")) is True

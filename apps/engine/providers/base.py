@@ -28,6 +28,14 @@ class Provider(Protocol):
         """Validate an agent's config; raise ``AgentConfigError`` listing every bad field."""
         ...
 
+    def is_instant(self, config: Mapping[str, Any]) -> bool:
+        """True if replies are computed locally, at once and without side effects.
+
+        Such steps may be run and recorded in one transaction; running one twice
+        (a duplicate delivery) only recomputes the same pure function.
+        """
+        ...
+
     def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
         """Produce the agent's reply; raise ``ProviderError`` (or ``ProviderTimeout``) on failure."""
         ...

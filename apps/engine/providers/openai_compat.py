@@ -124,6 +124,9 @@ class OpenAICompatibleProvider:
         reader.raise_if_invalid("OpenAI-compatible agent")
         return parsed
 
+    def is_instant(self, config: Mapping[str, Any]) -> bool:
+        return False
+
     def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
         config = self.parse_config(spec.config)
         headers = {"Content-Type": "application/json"}

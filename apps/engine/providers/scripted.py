@@ -130,6 +130,17 @@ class ScriptedProvider:
         reader.raise_if_invalid("scripted agent")
         return parsed
 
+    def is_instant(self, config: Mapping[str, Any]) -> bool:
+        """Instant unless some reply waits (``delay_ms``), which stands in for slow I/O."""
+        if config.get("delay_ms"):
+            return False
+        replies = [
+            *config.get("replies", []),
+            *(r.get("reply") for r in config.get("rules", []) if isinstance(r, Mapping)),
+        ]
+        replies.append(config.get("default"))
+        return not any(isinstance(r, Mapping) and r.get("delay_ms") for r in replies)
+
     @staticmethod
     def choose(config: ScriptedConfig, request: StepRequest) -> ScriptedReply:
         for pattern, reply in config.rules:

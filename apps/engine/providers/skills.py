@@ -92,6 +92,10 @@ class SkillProvider:
         reader.raise_if_invalid("skill")
         return parsed
 
+    def is_instant(self, config: Mapping[str, Any]) -> bool:
+        # Everything but ``python``, which starts a process and may run for seconds.
+        return config.get("skill") in {SkillName.CALCULATOR, SkillName.ECHO, SkillName.JUDGE, SkillName.TERMINATOR}
+
     def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
         config = self.parse_config(spec.config)
         handler = getattr(self, f"_{config.skill.value}")
