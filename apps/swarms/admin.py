@@ -1,6 +1,10 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+
+from apps.core.errors import FieldsError
 
 from .models import Swarm, SwarmMember
+from .services import check_strategy
 
 
 class SwarmMemberInline(admin.TabularInline):
@@ -8,9 +12,38 @@ class SwarmMemberInline(admin.TabularInline):
     extra = 0
 
 
+class SwarmAdminForm(forms.ModelForm):
+    class Meta:
+        model = Swarm
+        fields = ["owner", "name", "description", "strategy", "strategy_config", "max_steps", "max_cost", "max_seconds"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or self.instance.pk is None:
+            return data  # a new swarm's members arrive with the inline; checked after they are saved
+        try:
+            check_strategy(data["strategy"], data.get("strategy_config") or {}, self.instance.member_names())
+        except FieldsError as exc:
+            for key, errors in exc.fields.items():
+                field = "strategy" if key == "strategy" else "strategy_config"
+                for error in errors:
+                    self.add_error(field, f"{key}: {error}" if key != field else error)
+        return data
+
+
 @admin.register(Swarm)
 class SwarmAdmin(admin.ModelAdmin):
+    form = SwarmAdminForm
     list_display = ["name", "strategy", "owner", "updated_at"]
     list_filter = ["strategy"]
     search_fields = ["name", "description"]
     inlines = [SwarmMemberInline]
+
+    def save_related(self, request, form, formsets, change):
+        """Members are saved here; check the strategy against the final member list."""
+        super().save_related(request, form, formsets, change)
+        swarm = form.instance
+        try:
+            check_strategy(swarm.strategy, swarm.strategy_config, swarm.member_names())
+        except FieldsError as exc:
+            messages.warning(request, f"Runs of this swarm will be refused until its strategy is fixed: {exc}")

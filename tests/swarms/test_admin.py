@@ -1,0 +1,44 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_admin_rejects_a_strategy_config_that_does_not_fit_the_members(client, admin_user, make_swarm):
+    swarm = make_swarm(owner=admin_user, strategy_config={"max_turns": 2})
+    client.force_login(admin_user)
+    form = {
+        "owner": admin_user.pk,
+        "name": swarm.name,
+        "description": "",
+        "strategy": "chat_room",
+        "strategy_config": '{"order": ["ghost"]}',
+        "max_steps": "",
+        "max_cost": "",
+        "max_seconds": "",
+        "members-TOTAL_FORMS": "0",
+        "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+    }
+    response = client.post(f"/admin/swarms/swarm/{swarm.pk}/change/", form)
+    assert response.status_code == 200
+    assert "Unknown agent &#x27;ghost&#x27;" in response.content.decode()
+    swarm.refresh_from_db()
+    assert swarm.strategy_config == {"max_turns": 2}
+
+
+def test_the_agent_admin_validates_through_the_service(client, admin_user):
+    client.force_login(admin_user)
+    form = {
+        "owner": admin_user.pk,
+        "name": "calc",
+        "description": "",
+        "provider": "skill",
+        "instructions": "",
+        "config": '{"skill": "telepathy"}',
+    }
+    response = client.post("/admin/agents/agent/add/", form)
+    assert response.status_code == 200
+    assert "config.skill" in response.content.decode()
+    response = client.post("/admin/agents/agent/add/", {**form, "config": '{"skill": "calculator"}'})
+    assert response.status_code == 302
