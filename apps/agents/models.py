@@ -19,8 +19,20 @@ class Provider(models.TextChoices):
     OPENAI = ProviderKind.OPENAI.value, "OpenAI-compatible model"
 
 
+class AgentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    TERMINATED = "terminated", "Terminated"
+
+
 class Agent(models.Model):
-    """An agent definition. Swarms use agents; runs snapshot who took part."""
+    """An agent definition, placed in its owner's hierarchy.
+
+    ``level`` 0 is the Supreme Oversight Board; an agent's ``parent`` is its
+    creator, one level up. ``privileges`` is the sorted list of privilege
+    names it holds (always a subset of its parent's). Change hierarchy and
+    privileges only through ``apps.agents.governance``: it checks the rules
+    and writes the audit log.
+    """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=80, validators=[NAME_VALIDATOR])
@@ -28,17 +40,70 @@ class Agent(models.Model):
     provider = models.CharField(max_length=20, choices=Provider.choices)
     instructions = models.TextField(blank=True, help_text="System instructions given to model-backed agents.")
     config = models.JSONField(default=dict, blank=True, help_text="Provider-specific settings (validated on save).")
+    level = models.PositiveSmallIntegerField(default=1, help_text="0 = Supreme Oversight Board, 1 = executive, ...")
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    privileges = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=AgentStatus.choices, default=AgentStatus.ACTIVE)
+    terminated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["level", "name"]
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="agent_unique_name_per_owner")]
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_active(self) -> bool:
+        return self.status == AgentStatus.ACTIVE
+
     def to_spec(self) -> AgentSpec:
         return AgentSpec(
             name=self.name, provider=ProviderKind(self.provider), instructions=self.instructions, config=self.config
         )
+
+
+class AuditAction(models.TextChoices):
+    SPAWN = "spawn", "Spawn"
+    TERMINATE = "terminate", "Terminate"
+    GRANT = "grant", "Grant"
+    REVOKE = "revoke", "Revoke"
+    USE = "use", "Use"
+
+
+class AuditEntry(models.Model):
+    """One governance decision: who did (or tried) what to whom, and why. Append-only."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_entries")
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    allowed = models.BooleanField()
+    actor_agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=120, help_text="Who acted, as shown at the time.")
+    target = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries")
+    target_label = models.CharField(max_length=120, blank=True)
+    privilege = models.CharField(max_length=120, blank=True)
+    rule = models.CharField(max_length=40, blank=True, help_text="The rule that denied the attempt.")
+    reason = models.TextField(blank=True)
+    run = models.ForeignKey("runs.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        verdict = "allowed" if self.allowed else "DENIED"
+        return f"{self.actor_label} {self.action} {self.target_label} {self.privilege} ({verdict})".strip()
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit entries are immutable.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are immutable.")

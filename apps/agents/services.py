@@ -9,7 +9,7 @@ from django.db import transaction
 
 from apps.core.errors import FieldsError
 from apps.engine.errors import EngineError, ErrorCode
-from apps.engine.providers import validate_agent_config
+from apps.engine.providers import required_privileges, validate_agent_config
 
 from .models import NAME_VALIDATOR, Agent
 
@@ -39,21 +39,52 @@ def check_agent(*, owner, name: str, provider: str, config: dict[str, Any], inst
         raise FieldsError("The agent is not valid.", fields=errors, code=ErrorCode.INVALID_AGENT_CONFIG)
 
 
-@transaction.atomic
 def create_agent(
-    *, owner, name: str, provider: str, config: dict[str, Any], instructions: str = "", description: str = ""
+    *,
+    owner,
+    name: str,
+    provider: str,
+    config: dict[str, Any],
+    instructions: str = "",
+    description: str = "",
+    parent: Agent | None = None,
+    level: int | None = None,
+    privileges: list[str] | None = None,
 ) -> Agent:
-    check_agent(owner=owner, name=name, provider=provider, config=config)
-    return Agent.objects.create(
-        owner=owner, name=name, provider=provider, config=config, instructions=instructions, description=description
+    """A person creates an agent (a root, or a child of one of their agents): governed and audited."""
+    from .governance import Acting, spawn_agent
+
+    return spawn_agent(
+        Acting(user=owner),
+        owner=owner,
+        name=name,
+        provider=provider,
+        config=config,
+        parent=parent,
+        level=level,
+        privileges=privileges,
+        instructions=instructions,
+        description=description,
     )
 
 
-@transaction.atomic
-def update_agent(agent: Agent, **changes: Any) -> Agent:
-    for field in ("name", "provider", "config", "instructions", "description"):
-        if field in changes:
-            setattr(agent, field, changes[field])
-    check_agent(owner=agent.owner, name=agent.name, provider=agent.provider, config=agent.config, instance=agent)
-    agent.save()
+def update_agent(agent: Agent, *, acting_user=None, **changes: Any) -> Agent:
+    """Change an agent's definition. If its new provider settings need a privilege
+    it lacks (a new model, say), the person acting grants it first, under the
+    usual rules; a refused grant changes nothing but the audit log."""
+    from .governance import Acting, grant_privilege
+
+    fields = {k: changes[k] for k in ("name", "provider", "config", "instructions", "description") if k in changes}
+    provider = fields.get("provider", agent.provider)
+    config = fields.get("config", agent.config)
+    check_agent(
+        owner=agent.owner, name=fields.get("name", agent.name), provider=provider, config=config, instance=agent
+    )
+    for privilege in sorted(required_privileges(provider, config) - set(agent.privileges)):
+        grant_privilege(Acting(user=acting_user or agent.owner), agent, privilege)
+        agent.refresh_from_db(fields=["privileges"])
+    with transaction.atomic():
+        for field, value in fields.items():
+            setattr(agent, field, value)
+        agent.save(update_fields=[*fields, "updated_at"])
     return agent

@@ -146,22 +146,28 @@ DEMO_SWARMS: list[dict[str, Any]] = [
 ]
 
 
-@transaction.atomic
 def seed_demo(owner) -> list[Swarm]:
-    """Create or refresh the demo agents and swarms for ``owner``. Idempotent."""
-    from apps.agents.services import check_agent
-    from apps.swarms.services import check_strategy
+    """Create or refresh the demo agents and swarms for ``owner``. Idempotent.
 
+    Agents go through the agent services, so they are governed and audited
+    like any other (each holds what its own provider needs).
+    """
+    from apps.agents.services import create_agent, update_agent
     agents: dict[str, Agent] = {}
     for spec in DEMO_AGENTS:
+        fields = {"provider": spec["provider"], "config": spec["config"], "description": spec["description"]}
         existing = Agent.objects.filter(owner=owner, name=spec["name"]).first()
-        check_agent(owner=owner, name=spec["name"], provider=spec["provider"], config=spec["config"], instance=existing)
-        agent, _ = Agent.objects.update_or_create(
-            owner=owner,
-            name=spec["name"],
-            defaults={"provider": spec["provider"], "config": spec["config"], "description": spec["description"]},
-        )
-        agents[agent.name] = agent
+        if existing is None:
+            agents[spec["name"]] = create_agent(owner=owner, name=spec["name"], **fields)
+        else:
+            agents[spec["name"]] = update_agent(existing, **fields)
+    return _seed_swarms(owner, agents)
+
+
+@transaction.atomic
+def _seed_swarms(owner, agents: dict[str, Agent]) -> list[Swarm]:
+    from apps.swarms.services import check_strategy
+
     swarms = []
     for spec in DEMO_SWARMS:
         check_strategy(spec["strategy"], spec["strategy_config"], spec["members"])

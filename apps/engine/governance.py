@@ -176,6 +176,10 @@ class Hierarchy:
             raise GovernanceError(Rule.AGENT_TERMINATED, f"Agent {node.id} is terminated and cannot act.")
         return node
 
+    def check_active(self, agent: int) -> None:
+        """An agent is about to act at all: it must not be terminated."""
+        self._acting(Actor(agent=agent))
+
     def check_use(self, agent: int, privilege: str) -> None:
         """An agent is about to do something that needs ``privilege``."""
         node = self._acting(Actor(agent=agent))

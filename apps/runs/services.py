@@ -25,9 +25,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.agents.governance import check_may_act
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.executor import run_agent_step
+from apps.engine.governance import GovernanceError
 from apps.engine.human import parse_question, question_to_dict, validate_answer
 from apps.engine.providers import get_provider
 from apps.engine.strategies import (
@@ -376,6 +378,12 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
         return False  # gone, taken or finished: a duplicate delivery
     if step.agent is None:
         return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists."))
+    try:
+        check_may_act(step.agent, run=step.run)
+    except GovernanceError as exc:
+        return _record_result(
+            step, StepResult(StepOutcome.ERROR, error=f"Permission denied ({exc.rule}): {exc.message}")
+        )
     provider = get_provider(step.agent.provider)
     request = StepRequest(
         task=step.run.task,
@@ -406,15 +414,36 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     return _record_result(step, result, claimed_with=token)
 
 
-def _record_result(step: Step, result: StepResult, *, claimed_with: uuid.UUID | None = None) -> bool:
+def cancel_steps_of_agents(agent_ids: list[int], *, reason: str) -> int:
+    """Cancel the queued and running steps of these agents and tell their runs' strategies.
+
+    Used when agents are terminated. A worker still running such a step
+    finds its claim gone and its result is discarded.
+    """
+    cancelled = 0
+    outstanding = Step.objects.filter(agent_id__in=agent_ids, status__in=OUTSTANDING).select_related("room")
+    for step in outstanding:
+        result = StepResult(StepOutcome.CANCELLED, error=reason)
+        if _record_result(step, result, claimed_with=None, outstanding=True):
+            cancelled += 1
+    return cancelled
+
+
+def _record_result(
+    step: Step, result: StepResult, *, claimed_with: uuid.UUID | None = None, outstanding: bool = False
+) -> bool:
     """Write a step's result and feed it to the run's strategy, in one transaction.
 
     With ``claimed_with``, only a running step holding that claim token is
-    updated; without, only a still-queued step (the instant path). Either way
-    the conditional UPDATE decides which delivery wins.
+    updated; without, only a still-queued step (the instant path); with
+    ``outstanding``, a queued or running one (cancellation). Either way the
+    conditional UPDATE decides which writer wins.
     """
     now = timezone.now()
-    status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
+    if result.outcome is StepOutcome.CANCELLED:
+        status = StepStatus.CANCELLED
+    else:
+        status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
     with transaction.atomic():
         run = _lock_run(step.run_id)
         if run is None:
@@ -434,7 +463,9 @@ def _record_result(step: Step, result: StepResult, *, claimed_with: uuid.UUID | 
             "lease_expires_at": None,
             "claim_token": None,
         }
-        if claimed_with is None:
+        if outstanding:
+            recorded = Step.objects.filter(pk=step.pk, status__in=OUTSTANDING).update(**fields)
+        elif claimed_with is None:
             pending = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED)
             recorded = pending.update(**fields, started_at=now, attempts=F("attempts") + 1)
             step.started_at, step.attempts = now, step.attempts + 1

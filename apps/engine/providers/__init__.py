@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UnknownProviderError
+from ..governance import model_privilege, tool_privilege
 from ..values import ProviderKind
 from .base import Provider, Reply, TokenSink
 from .openai_compat import OpenAICompatibleProvider
@@ -29,6 +30,19 @@ def get_provider(kind: str) -> Provider:
         ) from None
 
 
+def required_privileges(kind: str, config: Mapping[str, Any]) -> frozenset[str]:
+    """Privileges an agent needs to act with this provider and config.
+
+    A model-backed agent needs ``model.<model>``; a skill needs ``tool.<skill>``;
+    scripted replies need nothing.
+    """
+    if kind == ProviderKind.OPENAI and config.get("model"):
+        return frozenset({model_privilege(str(config["model"]))})
+    if kind == ProviderKind.SKILL and config.get("skill"):
+        return frozenset({tool_privilege(str(config["skill"]))})
+    return frozenset()
+
+
 def validate_agent_config(kind: str, config: Mapping[str, Any]) -> None:
     """Raise ``AgentConfigError`` (field messages) if ``config`` is not valid for provider ``kind``."""
     get_provider(kind).parse_config(config)
@@ -42,5 +56,6 @@ __all__ = [
     "SkillName",
     "TokenSink",
     "get_provider",
+    "required_privileges",
     "validate_agent_config",
 ]
