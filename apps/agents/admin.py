@@ -1,16 +1,42 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
 from apps.core.errors import FieldsError
+from apps.engine.governance import GovernanceError, catalog
+from apps.engine.providers import SkillName
 
 from . import services
-from .models import Agent
+from .governance import Acting, set_privileges, terminate_agent
+from .models import Agent, AuditEntry
+
+
+def privilege_choices() -> list[tuple[str, str]]:
+    """The catalog: base privileges, one per built-in tool, one per model any agent uses."""
+    models = {
+        str(c.get("model")) for c in Agent.objects.filter(provider="openai").values_list("config", flat=True) if c
+    }
+    held = {p for privileges in Agent.objects.values_list("privileges", flat=True) for p in privileges}
+    entries = catalog(tools=[s.value for s in SkillName], models=models)
+    entries.update({p: p for p in held if p not in entries})
+    return sorted(entries.items())
 
 
 class AgentAdminForm(forms.ModelForm):
+    privileges = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+
     class Meta:
         model = Agent
-        fields = ["owner", "name", "description", "provider", "instructions", "config"]
+        fields = ["owner", "name", "description", "provider", "instructions", "config", "level", "parent", "privileges"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["privileges"].choices = privilege_choices()
+        self.fields["level"].required = False
+        self.fields["level"].help_text = "Blank: one below the parent (or 1, an executive, for a root)."
+        if self.instance.pk:  # position in the hierarchy is fixed once placed
+            self.fields["level"].disabled = True
+            self.fields["parent"].disabled = True
 
     def clean(self):
         data = super().clean()
@@ -25,26 +51,75 @@ class AgentAdminForm(forms.ModelForm):
                 instance=self.instance if self.instance.pk else None,
             )
         except FieldsError as exc:
-            for key, messages in exc.fields.items():
+            for key, errors in exc.fields.items():
                 field = key if key in self.fields else ("config" if key.startswith("config") else None)
-                for message in messages:
-                    self.add_error(field, f"{key}: {message}" if field != key else message)
+                for error in errors:
+                    self.add_error(field, f"{key}: {error}" if field != key else error)
         return data
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    """Every change goes through the governance services: checked by the rules and audited."""
+
     form = AgentAdminForm
-    list_display = ["name", "provider", "owner", "updated_at"]
-    list_filter = ["provider"]
+    list_display = ["name", "level", "parent", "provider", "status", "owner", "updated_at"]
+    list_filter = ["status", "level", "provider"]
     search_fields = ["name", "description"]
+    readonly_fields = ["status", "terminated_at"]
+    actions = ["terminate_selected"]
 
     def save_model(self, request, obj, form, change):
-        """Saves go through the agent services, which validate once more in the transaction."""
-        fields = {k: form.cleaned_data[k] for k in ("name", "provider", "instructions", "description")}
-        fields["config"] = form.cleaned_data.get("config") or {}
-        if change:
-            services.update_agent(obj, **fields)
-        else:
-            created = services.create_agent(owner=form.cleaned_data["owner"], **fields)
-            obj.pk = created.pk
+        data = form.cleaned_data
+        fields = {k: data[k] for k in ("name", "provider", "instructions", "description")}
+        fields["config"] = data.get("config") or {}
+        try:
+            if change:
+                agent = Agent.objects.get(pk=obj.pk)
+                services.update_agent(agent, acting_user=request.user, **fields)
+                set_privileges(Acting(user=request.user), agent, data.get("privileges") or [])
+            else:
+                created = services.create_agent(
+                    owner=data["owner"],
+                    parent=data.get("parent"),
+                    level=data.get("level"),
+                    privileges=data.get("privileges") or None,
+                    **fields,
+                )
+                obj.pk = created.pk
+        except GovernanceError as exc:
+            self.message_user(request, f"Refused ({exc.rule}): {exc.message}", messages.ERROR)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:  # the rules refused it: back to the form, with the message shown
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # agents are terminated, not deleted, so the audit trail stays whole
+
+    @admin.action(description="Terminate selected agents (and their subtrees)")
+    def terminate_selected(self, request, queryset):
+        done = 0
+        for agent in queryset.filter(status="active"):
+            try:
+                done += len(terminate_agent(Acting(user=request.user), agent, reason="admin action"))
+            except GovernanceError as exc:
+                self.message_user(request, f"{agent}: refused ({exc.rule}): {exc.message}", messages.ERROR)
+        self.message_user(request, f"Terminated {done} agent(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_label", "action", "target_label", "privilege", "allowed", "rule"]
+    list_filter = ["allowed", "action", "rule"]
+    search_fields = ["actor_label", "target_label", "privilege", "reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

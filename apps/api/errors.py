@@ -14,6 +14,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import Conflict, NotAllowed
 from apps.engine.errors import EngineError, ErrorCode
+from apps.engine.governance import GovernanceError
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -42,6 +43,9 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, GovernanceError):
+        # The code names the rule that was broken; ``fields.privilege`` the privilege at stake.
+        return Response(error_body(exc.rule.value, exc.message, exc.fields), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, EngineError):
         if isinstance(exc, NotAllowed):
             http = status.HTTP_403_FORBIDDEN

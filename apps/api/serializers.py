@@ -2,20 +2,52 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.agents.models import Agent
+from apps.agents.models import Agent, AuditEntry
 from apps.runs.models import HumanRequest, Message, Run, RunEvent, Step
 from apps.swarms.models import Swarm
 
 
 class AgentSerializer(serializers.ModelSerializer):
+    privileges = serializers.ListField(
+        child=serializers.CharField(max_length=120),
+        required=False,
+        help_text="On create: defaults to what the provider needs (model.<name>, tool.<skill>). "
+        "Change later with grant/revoke.",
+    )
+
     class Meta:
         model = Agent
-        fields = ["id", "name", "description", "provider", "instructions", "config", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "provider",
+            "instructions",
+            "config",
+            "level",
+            "parent",
+            "privileges",
+            "status",
+            "terminated_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "status", "terminated_at", "created_at", "updated_at"]
         # The agent service validates name, uniqueness per owner and config together,
         # so a client sees every problem in one response.
         validators: list = []
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs = {"name": {"validators": []}, "level": {"required": False}}
+
+    def validate_parent(self, parent: Agent | None) -> Agent | None:
+        request = self.context.get("request")
+        if parent is not None and request is not None and parent.owner_id != request.user.pk:
+            raise serializers.ValidationError("No agent of yours has this id.")
+        return parent
+
+    def update(self, instance, validated_data):  # hierarchy fields change only through the governance actions
+        for field in ("level", "parent", "privileges"):
+            validated_data.pop(field, None)
+        return super().update(instance, validated_data)
 
 
 class SwarmSerializer(serializers.ModelSerializer):
@@ -152,3 +184,47 @@ class AnswerSerializer(serializers.Serializer):
 
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class GovernanceActionSerializer(serializers.Serializer):
+    acting_agent = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Act as this agent of yours (its privileges and position apply). "
+        "Omitted: you act for the board of your own hierarchy.",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class PrivilegeActionSerializer(GovernanceActionSerializer):
+    privilege = serializers.CharField(max_length=120)
+
+
+class SpawnSerializer(GovernanceActionSerializer):
+    name = serializers.CharField(max_length=80)
+    provider = serializers.CharField(max_length=20)
+    config = serializers.JSONField()
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    privileges = serializers.ListField(child=serializers.CharField(max_length=120), required=False)
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEntry
+        fields = [
+            "id",
+            "action",
+            "allowed",
+            "actor_agent",
+            "actor_user",
+            "actor_label",
+            "target",
+            "target_label",
+            "privilege",
+            "rule",
+            "reason",
+            "run",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -10,6 +10,7 @@ router.register("agents", views.AgentViewSet, basename="agent")
 router.register("swarms", views.SwarmViewSet, basename="swarm")
 router.register("runs", views.RunViewSet, basename="run")
 router.register("human-requests", views.HumanRequestViewSet, basename="human-request")
+router.register("audit", views.AuditEntryViewSet, basename="audit")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -9,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.agents import services as agent_services
-from apps.agents.models import Agent
+from apps.agents.governance import Acting, grant_privilege, revoke_privilege, spawn_agent, terminate_agent
+from apps.agents.models import Agent, AuditEntry
 from apps.core.errors import FieldsError
 from apps.engine.errors import ErrorCode
 from apps.runs import services as run_services
@@ -22,6 +24,10 @@ from . import serializers as s
 
 
 class AgentViewSet(viewsets.ModelViewSet):
+    """Agents in your hierarchies. Creating one places it (a root, or under ``parent``);
+    ``spawn``, ``terminate``, ``grant`` and ``revoke`` change the hierarchy under its rules.
+    A broken rule answers 403 with the rule as the error code."""
+
     serializer_class = s.AgentSerializer
 
     def get_queryset(self):
@@ -31,7 +37,90 @@ class AgentViewSet(viewsets.ModelViewSet):
         serializer.instance = agent_services.create_agent(owner=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-        agent_services.update_agent(serializer.instance, **serializer.validated_data)
+        data = {k: v for k, v in serializer.validated_data.items() if k not in {"level", "parent", "privileges"}}
+        agent_services.update_agent(serializer.instance, acting_user=self.request.user, **data)
+
+    def perform_destroy(self, instance):
+        raise FieldsError(
+            "Agents are not deleted: terminate them (POST .../terminate/) so the audit trail stays whole.",
+            fields={"id": ["Use terminate."]},
+        )
+
+    def _acting(self, payload: dict) -> Acting:
+        agent_id = payload.get("acting_agent")
+        if agent_id is None:
+            return Acting(user=self.request.user)
+        agent = Agent.objects.filter(owner=self.request.user, pk=agent_id).first()
+        if agent is None:
+            raise FieldsError("Unknown acting agent.", fields={"acting_agent": ["No agent of yours has this id."]})
+        return Acting(user=self.request.user, agent=agent)
+
+    @extend_schema(request=s.SpawnSerializer, responses={201: s.AgentSerializer})
+    @action(detail=True, methods=["post"])
+    def spawn(self, request: Request, pk=None) -> Response:
+        """Create a child of this agent (one level below, privileges within its own)."""
+        parent = self.get_object()
+        payload = s.SpawnSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        acting = self._acting(data)
+        child = spawn_agent(
+            acting,
+            owner=request.user,
+            parent=parent,
+            name=data["name"],
+            provider=data["provider"],
+            config=data["config"],
+            privileges=data.get("privileges"),
+            instructions=data.get("instructions", ""),
+            description=data.get("description", ""),
+        )
+        return Response(s.AgentSerializer(child).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.GovernanceActionSerializer, responses=s.AgentSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def terminate(self, request: Request, pk=None) -> Response:
+        """Terminate this agent and its whole subtree; their queued and running steps are cancelled."""
+        target = self.get_object()
+        payload = s.GovernanceActionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        ids = terminate_agent(
+            self._acting(payload.validated_data), target, reason=payload.validated_data.get("reason", "")
+        )
+        return Response(s.AgentSerializer(Agent.objects.filter(pk__in=ids), many=True).data)
+
+    @extend_schema(request=s.PrivilegeActionSerializer, responses=s.AgentSerializer)
+    @action(detail=True, methods=["post"])
+    def grant(self, request: Request, pk=None) -> Response:
+        target = self.get_object()
+        payload = s.PrivilegeActionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        grant_privilege(self._acting(payload.validated_data), target, payload.validated_data["privilege"])
+        target.refresh_from_db()
+        return Response(s.AgentSerializer(target).data)
+
+    @extend_schema(request=s.PrivilegeActionSerializer, responses=s.AgentSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk=None) -> Response:
+        """Revoke from this agent and all its descendants."""
+        target = self.get_object()
+        payload = s.PrivilegeActionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        revoke_privilege(self._acting(payload.validated_data), target, payload.validated_data["privilege"])
+        target.refresh_from_db()
+        return Response(s.AgentSerializer(target).data)
+
+
+class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """The governance audit log of your hierarchies (``?agent=<id>`` filters by actor or target)."""
+
+    serializer_class = s.AuditEntrySerializer
+
+    def get_queryset(self):
+        entries = AuditEntry.objects.filter(owner=self.request.user)
+        if (agent := self.request.query_params.get("agent", "")).isdigit():
+            entries = entries.filter(Q(target_id=agent) | Q(actor_agent_id=agent))
+        return entries
 
 
 class SwarmViewSet(viewsets.ModelViewSet):

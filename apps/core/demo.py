@@ -153,6 +153,7 @@ def seed_demo(owner) -> list[Swarm]:
     like any other (each holds what its own provider needs).
     """
     from apps.agents.services import create_agent, update_agent
+
     agents: dict[str, Agent] = {}
     for spec in DEMO_AGENTS:
         fields = {"provider": spec["provider"], "config": spec["config"], "description": spec["description"]}

@@ -42,3 +42,29 @@ def test_the_agent_admin_validates_through_the_service(client, admin_user):
     assert "config.skill" in response.content.decode()
     response = client.post("/admin/agents/agent/add/", {**form, "config": '{"skill": "calculator"}'})
     assert response.status_code == 302
+    from apps.agents.models import Agent, AuditEntry
+
+    agent = Agent.objects.get(name="calc")
+    assert (agent.level, agent.privileges) == (1, ["tool.calculator"])
+    assert AuditEntry.objects.filter(target=agent, action="spawn", actor_label=f"user {admin_user.username}").exists()
+
+
+def test_privileges_edited_in_the_admin_go_through_the_rules_and_are_audited(client, admin_user, make_agent):
+    from apps.agents.models import Agent, AuditEntry
+
+    parent = make_agent("lead", owner=admin_user, provider="skill", config={"skill": "echo"})
+    child = make_agent("helper", owner=admin_user, provider="skill", config={"skill": "echo"}, parent=parent)
+    client.force_login(admin_user)
+    form = {
+        "owner": admin_user.pk,
+        "name": "helper",
+        "description": "",
+        "provider": "skill",
+        "instructions": "",
+        "config": '{"skill": "echo"}',
+        "privileges": ["tool.echo", "spawn"],
+    }
+    client.post(f"/admin/agents/agent/{child.pk}/change/", form)
+    assert Agent.objects.get(pk=child.pk).privileges == ["tool.echo"]  # its creator lacks 'spawn'
+    denial = AuditEntry.objects.get(allowed=False)
+    assert (denial.action, denial.rule, denial.privilege) == ("grant", "privilege_escalation", "spawn")
