@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from apps.engine import templating
 from apps.engine.values import AgentSpec, ProviderKind
 
 NAME_VALIDATOR = RegexValidator(
@@ -43,6 +44,11 @@ class Agent(models.Model):
     level = models.PositiveSmallIntegerField(default=1, help_text="0 = Supreme Oversight Board, 1 = executive, ...")
     parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
     privileges = models.JSONField(default=list, blank=True)
+    tools = models.JSONField(default=list, blank=True, help_text="Names of the tools this agent may be offered.")
+    rooms = models.JSONField(default=list, blank=True, help_text="Rooms this agent belongs to.")
+    talks_to = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="heard_by", help_text="Agents it may message directly."
+    )
     status = models.CharField(max_length=20, choices=AgentStatus.choices, default=AgentStatus.ACTIVE)
     terminated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -59,10 +65,25 @@ class Agent(models.Model):
     def is_active(self) -> bool:
         return self.status == AgentStatus.ACTIVE
 
+    def template_fields(self) -> dict:
+        """What an agent's instructions template can use."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "level": self.level,
+            "parent": self.parent.name if self.parent_id else None,
+            "privileges": list(self.privileges),
+            "tools": list(self.tools),
+            "rooms": list(self.rooms),
+            "talks_to": [a.name for a in self.talks_to.all()] if self.pk else [],
+        }
+
     def to_spec(self) -> AgentSpec:
-        return AgentSpec(
-            name=self.name, provider=ProviderKind(self.provider), instructions=self.instructions, config=self.config
-        )
+        """The agent as the executor sees it; instructions are rendered from its template."""
+        instructions = self.instructions
+        if "{{" in instructions or "{%" in instructions:
+            instructions = templating.render(instructions, self.template_fields())
+        return AgentSpec(name=self.name, provider=ProviderKind(self.provider), instructions=instructions, config=self.config)
 
 
 class AuditAction(models.TextChoices):
