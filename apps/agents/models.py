@@ -83,7 +83,9 @@ class Agent(models.Model):
         instructions = self.instructions
         if "{{" in instructions or "{%" in instructions:
             instructions = templating.render(instructions, self.template_fields())
-        return AgentSpec(name=self.name, provider=ProviderKind(self.provider), instructions=instructions, config=self.config)
+        return AgentSpec(
+            name=self.name, provider=ProviderKind(self.provider), instructions=instructions, config=self.config
+        )
 
 
 class AuditAction(models.TextChoices):

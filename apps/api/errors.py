@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import Conflict, NotAllowed
+from apps.engine.definitions import DefinitionError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.governance import GovernanceError
 
@@ -43,6 +44,9 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DefinitionError):
+        # fields: {"agents/boss.yaml:4 config.model": ["..."], ...}: every problem, with file, line and key
+        return Response(error_body("invalid_definition", exc.message, exc.fields), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, GovernanceError):
         # The code names the rule that was broken; ``fields.privilege`` the privilege at stake.
         return Response(error_body(exc.rule.value, exc.message, exc.fields), status=status.HTTP_403_FORBIDDEN)

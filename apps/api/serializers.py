@@ -228,3 +228,21 @@ class AuditEntrySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class DefinitionTextSerializer(serializers.Serializer):
+    yaml = serializers.CharField(required=False, help_text="A single-file definition (swarm.yaml).")
+    files = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="A folder definition: relative path -> text (swarm.yaml, agents/*.yaml, templates).",
+    )
+
+    def validate(self, data):
+        if not data.get("yaml") and not data.get("files"):
+            raise serializers.ValidationError("Give 'yaml' or 'files'.")
+        return data
+
+
+class DefinitionUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="swarm.yaml")

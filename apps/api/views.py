@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import Q
+from django.http import HttpResponse
+from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,6 +20,7 @@ from apps.engine.errors import ErrorCode
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
+from apps.swarms import definitions
 from apps.swarms import services as swarm_services
 from apps.swarms.models import Swarm
 
@@ -138,6 +142,38 @@ class SwarmViewSet(viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         members = data.pop("member_names", None)
         swarm_services.update_swarm(serializer.instance, members=members, **data)
+
+    @extend_schema(
+        request={"multipart/form-data": s.DefinitionUploadSerializer, "application/json": s.DefinitionTextSerializer},
+        responses={201: s.SwarmSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, JSONParser])
+    def import_definition(self, request: Request) -> Response:
+        """Import a YAML definition: ``{"yaml": "..."}``, ``{"files": {"swarm.yaml": ..., "agents/x.yaml": ...}}``,
+        or a multipart upload of ``file`` (swarm.yaml). All or nothing; every problem is listed with its
+        file, line and key under ``error.fields``."""
+        if "file" in request.FILES:
+            upload = request.FILES["file"]
+            if upload.size > definitions.MAX_BYTES:
+                raise FieldsError("Too large.", fields={"file": [f"At most {definitions.MAX_BYTES} bytes."]})
+            files = {definitions.MAIN_FILE: upload.read().decode("utf-8", errors="replace")}
+        else:
+            payload = s.DefinitionTextSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            files = payload.validated_data.get("files") or {
+                definitions.MAIN_FILE: payload.validated_data.get("yaml", "")
+            }
+        swarm = definitions.import_definition(request.user, files)
+        return Response(s.SwarmSerializer(swarm).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "application/yaml"): str})
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, pk=None) -> HttpResponse:
+        """The swarm as a YAML definition (members, their ancestors and sub-agents) that imports back."""
+        swarm = self.get_object()
+        response = HttpResponse(definitions.export_definition(swarm), content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{slugify(swarm.name) or "swarm"}.yaml"'
+        return response
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -333,7 +333,8 @@ def _parse_agent(source, path, raw, files, known_tools, problems) -> AgentDefini
             problems.append(Problem(source.where(*path, "privileges"), "Must be a list of privilege names."))
             privileges = []
         for privilege in privileges:
-            if not is_well_formed(privilege):
+            kind, _, tool = privilege.partition(".")
+            if not is_well_formed(privilege) or (kind == "tool" and tool not in known_tools):
                 problems.append(Problem(source.where(*path, "privileges"), f"Unknown privilege {privilege!r}."))
     needed = set(required_privileges(provider, config)) if isinstance(provider, str) else set()
     needed |= {tool_privilege(t) for t in tools}
@@ -408,29 +409,38 @@ def _check_hierarchy(by_name, max_depth: int) -> list[Problem]:
     person = Actor(superuser=True, label="import")
     resolved_levels: dict[str, int] = {}
     visiting: set[str] = set()
+    failed: set[str] = set()
 
     def place(name: str) -> bool:
         agent, source, path = by_name[name]
         if ids[name] in hierarchy.nodes:
             return True
+        if name in failed:
+            return False  # already reported; its descendants cannot be placed either
         if name in visiting:
             problems.append(Problem(source.where(*path, "parent"), f"Parent cycle through {name!r}."))
+            failed.add(name)
             return False
         visiting.add(name)
-        parent = agent.parent if agent.parent in by_name else None
-        if parent is not None and not place(parent):
-            return False
-        level = agent.level if agent.level >= 0 else (resolved_levels[parent] + 1 if parent else 1)
         try:
-            hierarchy.spawn(
-                person, ids[name], parent=ids[parent] if parent else None, level=level, privileges=agent.privileges
-            )
-        except GovernanceError as exc:
-            key = "privileges" if exc.privilege else "level"
-            problems.append(Problem(source.where(*path, key), f"{exc.message} ({exc.rule.value})"))
-            return False
-        resolved_levels[name] = level
-        return True
+            parent = agent.parent if agent.parent in by_name else None
+            if parent is not None and not place(parent):
+                failed.add(name)
+                return False
+            level = agent.level if agent.level >= 0 else (resolved_levels[parent] + 1 if parent else 1)
+            try:
+                hierarchy.spawn(
+                    person, ids[name], parent=ids[parent] if parent else None, level=level, privileges=agent.privileges
+                )
+            except GovernanceError as exc:
+                key = "privileges" if exc.privilege else "level"
+                problems.append(Problem(source.where(*path, key), f"{exc.message} ({exc.rule.value})"))
+                failed.add(name)
+                return False
+            resolved_levels[name] = level
+            return True
+        finally:
+            visiting.discard(name)
 
     for name in by_name:
         if by_name[name][0].parent is None or by_name[name][0].parent in by_name:

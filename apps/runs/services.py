@@ -393,13 +393,17 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
         call_index=step.call_index,
         timeout_s=float(_conf("STEP_TIMEOUT_SECONDS")),
     )
+    try:
+        spec = step.agent.to_spec()
+    except EngineError as exc:  # e.g. its instructions template no longer renders
+        return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name}: {exc.message}"))
     if provider.is_instant(step.agent.config):
-        return _record_result(step, run_agent_step(step.agent.to_spec(), request))
+        return _record_result(step, run_agent_step(spec, request))
     claim = claim_step(step)
     if claim is None:
         return False
     relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
-    result = run_agent_step(step.agent.to_spec(), request, on_token=relay)
+    result = run_agent_step(spec, request, on_token=relay)
     if relay is not None:
         relay.close()
     return complete_step(step, claim.token, result)

@@ -115,7 +115,7 @@ agents:
 
 def test_bad_yaml_is_reported_with_its_line():
     found = problems("name: t\nagents: [\n")
-    assert list(found)[0].startswith("swarm.yaml:3")
+    assert next(iter(found)).startswith("swarm.yaml:3")
 
 
 def test_an_export_reads_back_as_the_same_definition():
@@ -123,3 +123,14 @@ def test_an_export_reads_back_as_the_same_definition():
     again = parse_definition({"swarm.yaml": dump_definition(board)}, known_tools=TOOLS)
     assert resolved(again) == resolved(board)
     assert again.members == board.members and again.strategy_config == board.strategy_config
+
+
+def test_a_real_parent_cycle_is_reported_once():
+    text = """name: t
+strategy: sequential
+agents:
+  - {name: a, parent: b, provider: scripted, config: {replies: [x]}}
+  - {name: b, parent: a, provider: scripted, config: {replies: [x]}}
+"""
+    found = problems(text)
+    assert sum("Parent cycle" in m for ms in found.values() for m in ms) == 1

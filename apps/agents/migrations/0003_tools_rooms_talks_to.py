@@ -4,25 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0002_hierarchy_and_audit'),
+        ("agents", "0002_hierarchy_and_audit"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agent',
-            name='rooms',
-            field=models.JSONField(blank=True, default=list, help_text='Rooms this agent belongs to.'),
+            model_name="agent",
+            name="rooms",
+            field=models.JSONField(blank=True, default=list, help_text="Rooms this agent belongs to."),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='talks_to',
-            field=models.ManyToManyField(blank=True, help_text='Agents it may message directly.', related_name='heard_by', to='agents.agent'),
+            model_name="agent",
+            name="talks_to",
+            field=models.ManyToManyField(
+                blank=True, help_text="Agents it may message directly.", related_name="heard_by", to="agents.agent"
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='tools',
-            field=models.JSONField(blank=True, default=list, help_text='Names of the tools this agent may be offered.'),
+            model_name="agent",
+            name="tools",
+            field=models.JSONField(blank=True, default=list, help_text="Names of the tools this agent may be offered."),
         ),
     ]
