@@ -12,3 +12,7 @@ class StartRunForm(forms.Form):
     max_seconds = forms.IntegerField(required=False, min_value=1, label="Max wall time (s)")
 
     BUDGET_FIELDS = ("max_steps", "max_cost", "max_seconds")
+
+
+class ImportDefinitionForm(forms.Form):
+    file = forms.FileField(label="Definition (swarm.yaml)", help_text="A single-file YAML swarm definition.")

@@ -11,15 +11,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.agents.models import Agent
 from apps.core.db import consistent_reads
 from apps.core.errors import Conflict, FieldsError
+from apps.engine.definitions import DefinitionError
+from apps.engine.governance import GovernanceError
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
 from apps.runs.presenters import human_request_data, message_data, run_data, step_data
+from apps.swarms import definitions
 from apps.swarms.models import Strategy, Swarm
 
-from .forms import StartRunForm
+from .forms import ImportDefinitionForm, StartRunForm
 
 
 def _swarms(user):
@@ -28,8 +32,28 @@ def _swarms(user):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def swarm_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/swarm_list.html", {"swarms": _swarms(request.user)})
+    """Swarms, and the form to import a YAML definition (problems listed beside it; nothing written)."""
+    form = ImportDefinitionForm(request.POST or None, request.FILES or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > definitions.MAX_BYTES:
+                raise FieldsError("Too large.", fields={"file": [f"At most {definitions.MAX_BYTES} bytes."]})
+            text = upload.read().decode("utf-8", errors="replace")
+            swarm = definitions.import_definition(request.user, {definitions.MAIN_FILE: text})
+        except DefinitionError as exc:
+            problems = [str(p) for p in exc.problems]
+        except (FieldsError, GovernanceError) as exc:
+            problems = [str(exc)]
+        else:
+            messages.success(request, f"Imported {swarm.name!r}.")
+            return redirect("dashboard:swarm-detail", pk=swarm.pk)
+    status = 400 if (problems or form.errors) else 200
+    context = {"swarms": _swarms(request.user), "import_form": form, "import_problems": problems}
+    return render(request, "dashboard/swarm_list.html", context, status=status)
 
 
 @login_required
@@ -114,3 +138,26 @@ def human_request_answer(request: HttpRequest, pk: int) -> HttpResponse:
         human_request.refresh_from_db()
         return render(request, "runs/_human_request.html", {"req": human_request_data(human_request)})
     return redirect("dashboard:run-detail", pk=human_request.run_id)
+
+
+@login_required
+def agent_tree(request: HttpRequest) -> HttpResponse:
+    """Your agent hierarchies: the board at the top, each agent under its creator."""
+    agents = list(Agent.objects.filter(owner=request.user).order_by("level", "name"))
+    children: dict[int | None, list[Agent]] = {}
+    for agent in agents:
+        children.setdefault(agent.parent_id, []).append(agent)
+
+    def subtree(agent: Agent) -> dict:
+        return {"agent": agent, "children": [subtree(c) for c in children.get(agent.pk, [])]}
+
+    roots = [subtree(a) for a in children.get(None, [])]
+    return render(request, "dashboard/agent_tree.html", {"roots": roots, "count": len(agents)})
+
+
+@login_required
+def swarm_export(request: HttpRequest, pk: int) -> HttpResponse:
+    swarm = get_object_or_404(_swarms(request.user), pk=pk)
+    response = HttpResponse(definitions.export_definition(swarm), content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="swarm-{swarm.pk}.yaml"'
+    return response

@@ -76,3 +76,31 @@ def test_another_users_run_is_not_found(client, bob, alice):
     run = services.start_run(swarm=Swarm.objects.get(name="Number cruncher"), task="1+1", user=alice)
     client.force_login(bob)
     assert client.get(f"/runs/{run.pk}/").status_code == 404
+
+
+def test_uploading_a_bad_definition_lists_its_problems_beside_the_form(logged_in, alice):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    bad = SimpleUploadedFile("swarm.yaml", b"name: x\nstrategy: chat_room\nagents:\n  - {name: a, provider: magic}\n")
+    response = logged_in.post("/", {"file": bad})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'class="field-error problems"' in page and "swarm.yaml:4 agents[0].provider" in page
+    assert not Swarm.objects.filter(name="x").exists()
+
+
+def test_uploading_a_good_definition_imports_it_and_the_tree_shows_it(logged_in, alice):
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    text = (Path(__file__).resolve().parents[2] / "examples" / "definitions" / "haas_board.yaml").read_bytes()
+    response = logged_in.post("/", {"file": SimpleUploadedFile("swarm.yaml", text)})
+    swarm = Swarm.objects.get(name="HAAS board")
+    assert response.status_code == 302 and response["Location"] == f"/swarms/{swarm.pk}/"
+    tree = logged_in.get("/agents/").content.decode()
+    chair = tree.index("<strong>sob-chair</strong>")
+    assert chair < tree.index("<strong>cto</strong>") < tree.index("<strong>analyst</strong>")
+    assert "<code>tool.calculator</code>" in tree
+    exported = logged_in.get(f"/swarms/{swarm.pk}/export/")
+    assert b"name: HAAS board" in exported.content

@@ -98,3 +98,12 @@ def test_the_management_command_reports_problems_and_imports(alice, capsys):
     with pytest.raises(CommandError, match="already have an agent named 'boss'"):
         call_command("import_swarm", str(EXAMPLES / "boss_worker"), owner="alice")
     assert Swarm.objects.filter(owner=alice).count() == 1
+
+
+def test_the_haas_board_deliberates_and_its_chair_closes_the_session(api, alice):
+    api.post("/api/swarms/import/", {"yaml": (EXAMPLES / "haas_board.yaml").read_text()}, format="json")
+    run = drive(runs.start_run(swarm=Swarm.objects.get(owner=alice), task="Open a research lab.", user=alice))
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.result.endswith("The session is closed.")
+    assert list(run.messages.values_list("sender", flat=True))[:3] == ["task", "sob-chair", "sob-ethicist"]
+    assert run.rooms.get().name == "boardroom"
