@@ -12,19 +12,22 @@ import time
 
 from .errors import EngineError, ProviderTimeout
 from .providers import TokenSink, get_provider
+from .tools import NoTools, ToolHost
 from .values import AgentSpec, StepOutcome, StepRequest, StepResult
 
 logger = logging.getLogger(__name__)
 
 
-def run_agent_step(spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> StepResult:
+def run_agent_step(
+    spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
+) -> StepResult:
     started = time.perf_counter()
 
     def elapsed_ms() -> int:
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        reply = get_provider(spec.provider).reply(spec, request, on_token=on_token)
+        reply = get_provider(spec.provider).reply(spec, request, on_token=on_token, tools=tools or NoTools())
     except ProviderTimeout as exc:
         return StepResult(StepOutcome.TIMEOUT, error=exc.message, latency_ms=elapsed_ms())
     except EngineError as exc:

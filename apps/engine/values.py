@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     MESSAGE_POSTED = "message.posted"
     HUMAN_REQUESTED = "human.requested"
     HUMAN_ANSWERED = "human.answered"
+    AGENT_JOINED = "agent.joined"
+    AGENT_LEFT = "agent.left"
     # Not persisted: token deltas of a streaming step, relayed live only.
     STEP_DELTA = "step.delta"
 

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -38,6 +38,7 @@ from apps.engine.strategies import (
     Fail,
     Finish,
     HumanAnswered,
+    MembersChanged,
     PostMessage,
     RunStarted,
     RunStep,
@@ -52,6 +53,7 @@ from . import broadcast
 from .events import EventLog
 from .models import HumanRequest, HumanRequestStatus, Message, Room, Run, RunStatus, Step, StepStatus
 from .presenters import human_request_data, message_data, run_data, step_data
+from .tools import RunToolHost
 
 logger = logging.getLogger(__name__)
 
@@ -403,9 +405,12 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
     if claim is None:
         return False
     relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
-    result = run_agent_step(spec, request, on_token=relay)
+    tools = RunToolHost(step, step.agent)
+    result = run_agent_step(spec, request, on_token=relay, tools=tools)
     if relay is not None:
         relay.close()
+    if tools.calls:
+        result = replace(result, data={**result.data, "tool_calls": tools.calls})
     return complete_step(step, claim.token, result)
 
 
@@ -416,6 +421,32 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     finished, nothing is written and ``False`` is returned.
     """
     return _record_result(step, result, claimed_with=token)
+
+
+def change_run_members(run_id: int, *, joined=(), left=(), by: str = "") -> None:
+    """Agents joined the run (spawned by a member) or left it (terminated): update the
+    roster, tell the strategy, and say so in the conversation."""
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or not run.is_active:
+            return
+        names_in = [a.name for a in joined if run.agent_id(a.name) is None]
+        run.roster = [*run.roster, *[[a.name, a.pk] for a in joined if a.name in names_in]]
+        names_out = [a.name for a in left if run.agent_id(a.name) is not None]
+        if not names_in and not names_out:
+            return
+        log = EventLog(run)
+        for name in names_in:
+            log.append(EventKind.AGENT_JOINED, {"agent": name, "by": by})
+        for name in names_out:
+            log.append(EventKind.AGENT_LEFT, {"agent": name, "by": by})
+        room_name = (run.state or {}).get("room") or run.strategy_config.get("room") or "main"
+        room, _ = Room.objects.get_or_create(run=run, name=room_name)
+        text = "; ".join([*(f"{by} spawned {n}" for n in names_in), *(f"{by} terminated {n}" for n in names_out)])
+        message = Message.objects.create(run=run, room=room, sender="system", content=text + ".")
+        log.append(EventKind.MESSAGE_POSTED, message_data(message, room.name))
+        run.save(update_fields=["roster"])
+        _feed(run, MembersChanged(joined=tuple(names_in), left=tuple(names_out)), log)
 
 
 def cancel_steps_of_agents(agent_ids: list[int], *, reason: str) -> int:

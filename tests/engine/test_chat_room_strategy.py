@@ -64,3 +64,42 @@ def test_invalid_configs_are_rejected_with_field_messages():
     with pytest.raises(StrategyConfigError) as caught:
         build_strategy("chat_room", {"max_turns": 0, "order": ["ann", "zed"], "on_error": "panic"}, ["ann"])
     assert set(caught.value.fields) == {"max_turns", "order", "on_error"}
+
+
+def test_members_can_join_and_leave_the_rotation_mid_run():
+    from apps.engine.strategies import MembersChanged
+
+    strategy = build_strategy("chat_room", {"max_turns": 8}, ["boss", "ann"])
+    t = strategy.start("go")
+    spoken = []
+
+    def speak(t, content="ok"):
+        step = next(a for a in t.actions if isinstance(a, RunStep))
+        spoken.append(step.agent)
+        return strategy.on_fact(
+            t.state, StepFinished(step.key, step.agent, StepResult(StepOutcome.SUCCESS, content=content))
+        )
+
+    t = speak(t)  # boss
+    t2 = strategy.on_fact(t.state, MembersChanged(joined=("w1", "w2")))
+    assert t2.actions == ()
+    t = type(t)(t2.state, t.actions)  # the queued turn (ann) is still outstanding
+    t = speak(t)  # ann
+    t = speak(t)  # w1
+    t2 = strategy.on_fact(t.state, MembersChanged(left=("ann",)))
+    t = type(t)(t2.state, t.actions)
+    t = speak(t)  # w2
+    t = speak(t)  # boss
+    t = speak(t)  # w1 (ann left)
+    assert spoken == ["boss", "ann", "w1", "w2", "boss", "w1"]
+
+
+def test_a_member_leaving_during_its_own_turn_passes_the_turn_on():
+    from apps.engine.strategies import MembersChanged
+
+    strategy = build_strategy("chat_room", {"max_turns": 5}, ["a", "b", "c"])
+    t = strategy.start("go")
+    step = next(x for x in t.actions if isinstance(x, RunStep))  # a's turn
+    state = strategy.on_fact(t.state, MembersChanged(left=("a",))).state
+    t = strategy.on_fact(state, StepFinished(step.key, "a", StepResult(StepOutcome.CANCELLED, error="terminated")))
+    assert next(x for x in t.actions if isinstance(x, RunStep)).agent == "b"

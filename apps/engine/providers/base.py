@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest, Usage
 
 TokenSink = Callable[[str], None]
@@ -36,6 +37,8 @@ class Provider(Protocol):
         """
         ...
 
-    def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
-        """Produce the agent's reply; raise ``ProviderError`` (or ``ProviderTimeout``) on failure."""
+    def reply(
+        self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
+    ) -> Reply:
+        """Produce the agent's reply, calling ``tools`` if it needs to; raise ``ProviderError`` on failure."""
         ...

@@ -28,6 +28,7 @@ import httpx
 
 from ..config import ConfigReader
 from ..errors import AgentConfigError, ProviderError, ProviderTimeout
+from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest, Usage
 from .base import Reply, TokenSink
 
@@ -127,7 +128,9 @@ class OpenAICompatibleProvider:
     def is_instant(self, config: Mapping[str, Any]) -> bool:
         return False
 
-    def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+    def reply(
+        self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
+    ) -> Reply:
         config = self.parse_config(spec.config)
         headers = {"Content-Type": "application/json"}
         if config.api_key_env:

@@ -11,7 +11,10 @@ Config::
 A rule whose regex matches the input wins; otherwise the n-th call gets the
 n-th reply (cycling if ``cycle``), then ``default`` (or the last reply).
 A reply is a template string or an object with ``content``, ``done``,
-``error`` (the step fails with that message) and ``delay_ms``.
+``error`` (the step fails with that message), ``delay_ms`` and
+``tool_calls``: ``[{"tool": "spawn_agent", "arguments": {...}}]``, made in
+order before the content is rendered; the content template sees their
+results as ``tool_results`` (each with ``ok`` and ``content``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from .. import templating
 from ..config import ConfigReader
 from ..errors import AgentConfigError, ConfigError, EngineError, ProviderError
+from ..tools import NoTools, ToolCall, ToolHost
 from ..values import AgentSpec, StepRequest, Usage
 from .base import Reply, TokenSink
 
@@ -36,6 +40,7 @@ class ScriptedReply:
     done: bool = False
     error: str = ""
     delay_ms: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,18 +58,31 @@ def _parse_reply(reader: ConfigReader, key: str, raw: Any) -> ScriptedReply | No
     if isinstance(raw, str):
         reply = ScriptedReply(content=raw)
     elif isinstance(raw, Mapping):
-        unknown = set(raw) - {"content", "done", "error", "delay_ms"}
+        unknown = set(raw) - {"content", "done", "error", "delay_ms", "tool_calls"}
         if unknown:
             reader.error(key, f"Unknown keys: {', '.join(sorted(unknown))}.")
         delay = raw.get("delay_ms")
         if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 600_000):
             reader.error(f"{key}.delay_ms", "Must be a whole number of milliseconds up to 600000.")
             delay = None
+        calls: list[ToolCall] = []
+        raw_calls = raw.get("tool_calls", [])
+        if not isinstance(raw_calls, list):
+            reader.error(f"{key}.tool_calls", "Must be a list of {tool, arguments} objects.")
+            raw_calls = []
+        for i, call in enumerate(raw_calls):
+            if not isinstance(call, Mapping) or not isinstance(call.get("tool"), str):
+                reader.error(f"{key}.tool_calls[{i}]", "Each call needs 'tool' (a name) and optional 'arguments'.")
+            elif not isinstance(call.get("arguments", {}), Mapping):
+                reader.error(f"{key}.tool_calls[{i}].arguments", "Must be an object.")
+            else:
+                calls.append(ToolCall(call["tool"], dict(call.get("arguments", {}))))
         reply = ScriptedReply(
             content=str(raw.get("content", "")),
             done=bool(raw.get("done", False)),
             error=str(raw.get("error", "")),
             delay_ms=delay,
+            tool_calls=tuple(calls),
         )
     else:
         reader.error(key, "A reply is a string or an object with 'content'.")
@@ -131,7 +149,7 @@ class ScriptedProvider:
         return parsed
 
     def is_instant(self, config: Mapping[str, Any]) -> bool:
-        """Instant unless some reply waits (``delay_ms``), which stands in for slow I/O."""
+        """Instant unless some reply waits (``delay_ms``, standing in for slow I/O) or calls tools."""
         if config.get("delay_ms"):
             return False
         replies = [
@@ -139,7 +157,7 @@ class ScriptedProvider:
             *(r.get("reply") for r in config.get("rules", []) if isinstance(r, Mapping)),
         ]
         replies.append(config.get("default"))
-        return not any(isinstance(r, Mapping) and r.get("delay_ms") for r in replies)
+        return not any(isinstance(r, Mapping) and (r.get("delay_ms") or r.get("tool_calls")) for r in replies)
 
     @staticmethod
     def choose(config: ScriptedConfig, request: StepRequest) -> ScriptedReply:
@@ -155,7 +173,9 @@ class ScriptedProvider:
             return config.default
         return config.replies[-1]
 
-    def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+    def reply(
+        self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
+    ) -> Reply:
         config = self.parse_config(spec.config)
         chosen = self.choose(config, request)
         delay_ms = chosen.delay_ms if chosen.delay_ms is not None else config.delay_ms
@@ -163,7 +183,25 @@ class ScriptedProvider:
             time.sleep(delay_ms / 1000)
         if chosen.error:
             raise ProviderError(chosen.error)
-        context = {"input": request.input, "task": request.task, "agent": spec.name, "call_index": request.call_index}
+        context: dict[str, Any] = {
+            "input": request.input,
+            "task": request.task,
+            "agent": spec.name,
+            "call_index": request.call_index,
+        }
+        results = []
+        for call in chosen.tool_calls:
+            result = (tools or NoTools()).call(call)
+            results.append(
+                {
+                    "tool": call.name,
+                    "arguments": dict(call.arguments),
+                    "ok": result.ok,
+                    "content": result.content,
+                    "error_code": result.error_code,
+                }
+            )
+        context["tool_results"] = results
         try:
             content = templating.render(chosen.content, context)
         except EngineError as exc:
@@ -171,4 +209,4 @@ class ScriptedProvider:
         if on_token is not None:
             on_token(content)
         usage = Usage(completion_tokens=config.tokens_per_call, cost=config.cost_per_call)
-        return Reply(content, usage=usage, done=chosen.done)
+        return Reply(content, usage=usage, done=chosen.done, data={"tool_calls": results} if results else {})

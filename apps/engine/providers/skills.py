@@ -14,6 +14,7 @@ from ..config import ConfigReader
 from ..errors import AgentConfigError, ConfigError, EngineError, ProviderError, ProviderTimeout
 from ..judging import RuleMode, check
 from ..sandbox import run_python
+from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest
 from .base import Reply, TokenSink
 
@@ -96,7 +97,9 @@ class SkillProvider:
         # Everything but ``python``, which starts a process and may run for seconds.
         return config.get("skill") in {SkillName.CALCULATOR, SkillName.ECHO, SkillName.JUDGE, SkillName.TERMINATOR}
 
-    def reply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+    def reply(
+        self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
+    ) -> Reply:
         config = self.parse_config(spec.config)
         handler = getattr(self, f"_{config.skill.value}")
         return handler(config, spec, request)

@@ -36,7 +36,15 @@ class HumanAnswered:
     answer: Mapping[str, Any]
 
 
-Fact = RunStarted | StepFinished | HumanAnswered
+@dataclass(frozen=True)
+class MembersChanged:
+    """Agents joined the run (spawned by a member) or left it (terminated)."""
+
+    joined: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+
+
+Fact = RunStarted | StepFinished | HumanAnswered | MembersChanged
 
 # ---- actions: what the strategy wants done ----------------------------------
 

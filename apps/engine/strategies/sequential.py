@@ -16,7 +16,18 @@ from ..config import ConfigReader
 from ..errors import EngineError, StrategyConfigError, StrategyError
 from ..human import parse_question
 from ..values import HumanQuestion
-from .base import AskHuman, Fact, Fail, Finish, HumanAnswered, PostMessage, RunStep, StepFinished, Transition
+from .base import (
+    AskHuman,
+    Fact,
+    Fail,
+    Finish,
+    HumanAnswered,
+    MembersChanged,
+    PostMessage,
+    RunStep,
+    StepFinished,
+    Transition,
+)
 
 DEFAULT_INPUT = "{{ previous }}"
 
@@ -116,6 +127,8 @@ class SequentialStrategy:
         return self._enter_stage(state, [PostMessage(self.room, "task", task, is_human=True)])
 
     def on_fact(self, state: Mapping[str, Any], fact: Fact) -> Transition:
+        if isinstance(fact, MembersChanged):
+            return Transition(dict(state))  # a pipeline's stages are fixed; newcomers are not in it
         s = SequentialState(**state)
         stage = self.stages[s.stage]
         if isinstance(fact, StepFinished):

@@ -1,0 +1,106 @@
+"""Tools that agents call during a run step: the governance tools for now.
+
+``spawn_agent`` creates a child of the calling agent (one level below,
+privileges within its own) and adds it to the run; ``terminate_agent``
+terminates one of the caller's descendants (and its subtree) and removes
+them from the run. Both go through the governance services, so the rules,
+the privileges (``spawn``, ``terminate``) and the audit log apply at the
+moment of the call; a refusal comes back to the agent as a failed tool
+result carrying the rule as its error code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from apps.agents.governance import Acting, spawn_agent, terminate_agent
+from apps.agents.models import Agent
+from apps.core.errors import FieldsError
+from apps.engine.errors import EngineError
+from apps.engine.governance import GovernanceError
+from apps.engine.tools import ToolCall, ToolResult
+
+from .models import Step
+
+TOOL_DESCRIPTIONS = {
+    "spawn_agent": "Create a sub-agent one level below you: name, provider, config, optional privileges, "
+    "instructions, description. It joins this run.",
+    "terminate_agent": "Terminate one of your descendants (and its sub-agents): name, optional reason.",
+}
+
+
+class RunToolHost:
+    """Runs tool calls for one agent during one step of a run, and records them."""
+
+    def __init__(self, step: Step, agent: Agent) -> None:
+        self.step = step
+        self.agent = agent
+        self.run = step.run
+        self.calls: list[dict[str, Any]] = []
+
+    def call(self, call: ToolCall) -> ToolResult:
+        handlers: dict[str, Callable[[Mapping[str, Any]], ToolResult]] = {
+            "spawn_agent": self._spawn,
+            "terminate_agent": self._terminate,
+        }
+        started = time.perf_counter()
+        handler = handlers.get(call.name)
+        if handler is None:
+            result = ToolResult(
+                False, f"Unknown tool {call.name!r}. Available: {', '.join(handlers)}.", error_code="unknown_tool"
+            )
+        else:
+            try:
+                result = handler(call.arguments)
+            except GovernanceError as exc:
+                result = ToolResult(False, f"Refused ({exc.rule.value}): {exc.message}", error_code=exc.rule.value)
+            except (FieldsError, EngineError) as exc:
+                result = ToolResult(False, str(exc), error_code=str(exc.code))
+        self.calls.append(
+            {
+                "tool": call.name,
+                "arguments": dict(call.arguments),
+                "ok": result.ok,
+                "content": result.content,
+                "error_code": result.error_code,
+                "duration_ms": int((time.perf_counter() - started) * 1000),
+            }
+        )
+        return result
+
+    def _acting(self) -> Acting:
+        return Acting(user=self.run.owner, agent=self.agent)
+
+    def _spawn(self, args: Mapping[str, Any]) -> ToolResult:
+        from .services import change_run_members
+
+        missing = [k for k in ("name", "provider") if not args.get(k)]
+        if missing:
+            return ToolResult(False, f"Missing arguments: {', '.join(missing)}.", error_code="invalid")
+        child = spawn_agent(
+            self._acting(),
+            owner=self.run.owner,
+            parent=self.agent,
+            name=str(args["name"]),
+            provider=str(args["provider"]),
+            config=dict(args.get("config") or {}),
+            privileges=args.get("privileges"),
+            instructions=str(args.get("instructions") or ""),
+            description=str(args.get("description") or ""),
+            run=self.run,
+        )
+        change_run_members(self.run.pk, joined=[child], by=self.agent.name)
+        return ToolResult(True, f"Spawned {child.name} (level {child.level}).", data={"agent_id": child.pk})
+
+    def _terminate(self, args: Mapping[str, Any]) -> ToolResult:
+        from .services import change_run_members
+
+        target = Agent.objects.filter(owner=self.run.owner, name=str(args.get("name", ""))).first()
+        if target is None:
+            return ToolResult(False, f"No agent named {args.get('name')!r}.", error_code="unknown_agent")
+        ids = terminate_agent(self._acting(), target, reason=str(args.get("reason") or ""), run=self.run)
+        gone = list(Agent.objects.filter(pk__in=ids))
+        change_run_members(self.run.pk, left=gone, by=self.agent.name)
+        return ToolResult(True, f"Terminated {', '.join(a.name for a in gone) or 'nobody (already terminated)'}.")
