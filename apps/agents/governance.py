@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.engine import governance as rules
 from apps.engine.governance import (
     Action,
     Actor,
@@ -257,14 +258,7 @@ def check_may_act(agent: Agent, *, run=None, extra: Iterable[str] = ()) -> None:
     Called at the moment of every step, so a privilege revoked a moment ago
     blocks the very next model or tool call.
     """
-    node = Node(
-        id=agent.pk,
-        level=agent.level,
-        parent=agent.parent_id,
-        privileges=frozenset(agent.privileges),
-        active=agent.is_active,
-    )
-    hierarchy = Hierarchy(nodes={agent.pk: node})
+    hierarchy = Hierarchy(nodes={agent.pk: _node(agent)})
     needed = sorted(required_privileges(agent.provider, agent.config) | set(extra))
     try:
         hierarchy.check_active(agent.pk)
@@ -281,3 +275,39 @@ def check_may_act(agent: Agent, *, run=None, extra: Iterable[str] = ()) -> None:
                 labels={agent.pk: agent.name},
             )
         raise
+
+
+def _node(agent: Agent) -> Node:
+    return Node(
+        id=agent.pk,
+        level=agent.level,
+        parent=agent.parent_id,
+        privileges=frozenset(agent.privileges),
+        active=agent.is_active,
+    )
+
+
+def check_direct_message(sender: Agent, recipient: Agent, *, run=None) -> None:
+    """Raise (and audit) unless ``sender`` may message ``recipient`` directly (talks-to list)."""
+    talks_to = list(sender.talks_to.values_list("pk", flat=True))
+    try:
+        rules.check_direct_message(_node(sender), talks_to=talks_to, recipient=_node(recipient))
+    except GovernanceError as error:
+        _audit_use_denied(sender, Action.MESSAGE, error, target=recipient, run=run)
+        raise
+
+
+def check_broadcast(sender: Agent, room: str, *, run=None) -> None:
+    """Raise (and audit) unless ``sender`` holds 'broadcast' and belongs to ``room``."""
+    try:
+        rules.check_broadcast(_node(sender), rooms=sender.rooms, room=room)
+    except GovernanceError as error:
+        _audit_use_denied(sender, Action.BROADCAST, error, target=sender, run=run)
+        raise
+
+
+def _audit_use_denied(agent: Agent, action: Action, error: GovernanceError, *, target: Agent, run=None) -> None:
+    acting = Acting(user=agent.owner, agent=agent)
+    with transaction.atomic():
+        record = denied(action, acting.engine_actor(), error, target=target.pk)
+        _write_audit(agent.owner, acting, [record], run=run, labels={target.pk: target.name})

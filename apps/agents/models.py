@@ -94,6 +94,8 @@ class AuditAction(models.TextChoices):
     GRANT = "grant", "Grant"
     REVOKE = "revoke", "Revoke"
     USE = "use", "Use"
+    MESSAGE = "message", "Direct message"
+    BROADCAST = "broadcast", "Broadcast"
 
 
 class AuditEntry(models.Model):

@@ -73,6 +73,8 @@ class Rule(StrEnum):
     AGENT_TERMINATED = "agent_terminated"
     UNKNOWN_PRIVILEGE = "unknown_privilege"
     NOT_THE_BOARD = "not_the_board"
+    NOT_IN_TALKS_TO = "not_in_talks_to"
+    NOT_A_ROOM_MEMBER = "not_a_room_member"
 
 
 class GovernanceError(EngineError):
@@ -92,6 +94,8 @@ class Action(StrEnum):
     GRANT = "grant"
     REVOKE = "revoke"
     USE = "use"
+    MESSAGE = "message"
+    BROADCAST = "broadcast"
 
 
 @dataclass(frozen=True)
@@ -289,6 +293,28 @@ class Hierarchy:
                 self.nodes[agent] = outcome.changed[agent] = replace(node, privileges=node.privileges - {privilege})
         outcome.audit.append(AuditRecord(Action.REVOKE, True, actor, target=target, privilege=privilege))
         return outcome
+
+
+def check_direct_message(sender: Node, *, talks_to: Iterable[int], recipient: Node) -> None:
+    """A direct message goes only to an agent on the sender's talks-to list, and needs 'message'."""
+    if not sender.active:
+        raise GovernanceError(Rule.AGENT_TERMINATED, f"Agent {sender.id} is terminated and cannot act.")
+    if "message" not in sender.privileges:
+        raise GovernanceError(Rule.MISSING_PRIVILEGE, "Direct messages need 'message'.", privilege="message")
+    if recipient.id not in set(talks_to):
+        raise GovernanceError(Rule.NOT_IN_TALKS_TO, f"Agent {recipient.id} is not on the sender's talks-to list.")
+    if not recipient.active:
+        raise GovernanceError(Rule.AGENT_TERMINATED, f"Agent {recipient.id} is terminated.")
+
+
+def check_broadcast(sender: Node, *, rooms: Iterable[str], room: str) -> None:
+    """A broadcast needs 'broadcast' and membership of the room."""
+    if not sender.active:
+        raise GovernanceError(Rule.AGENT_TERMINATED, f"Agent {sender.id} is terminated and cannot act.")
+    if "broadcast" not in sender.privileges:
+        raise GovernanceError(Rule.MISSING_PRIVILEGE, "Broadcasting needs 'broadcast'.", privilege="broadcast")
+    if room not in set(rooms):
+        raise GovernanceError(Rule.NOT_A_ROOM_MEMBER, f"Not a member of room {room!r}.")
 
 
 def denied(action: Action, actor: Actor, error: GovernanceError, *, target: int | None = None) -> AuditRecord:

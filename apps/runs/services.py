@@ -423,6 +423,19 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     return _record_result(step, result, claimed_with=token)
 
 
+def post_message(run_id: int, *, room: str, sender: str, content: str) -> None:
+    """Post a message an agent sent with a tool (direct message or broadcast) to a room of the run."""
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or not run.is_active:
+            return
+        room_row, _ = Room.objects.get_or_create(run=run, name=room)
+        message = Message.objects.create(run=run, room=room_row, sender=sender, content=content[:20_000])
+        log = EventLog(run)
+        log.append(EventKind.MESSAGE_POSTED, message_data(message, room))
+        log.flush(save_seq=True)
+
+
 def change_run_members(run_id: int, *, joined=(), left=(), by: str = "") -> None:
     """Agents joined the run (spawned by a member) or left it (terminated): update the
     roster, tell the strategy, and say so in the conversation."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from apps.agents.governance import Acting, spawn_agent, terminate_agent
+from apps.agents.governance import Acting, check_broadcast, check_direct_message, spawn_agent, terminate_agent
 from apps.agents.models import Agent
 from apps.core.errors import FieldsError
 from apps.engine.errors import EngineError
@@ -28,6 +28,8 @@ TOOL_DESCRIPTIONS = {
     "spawn_agent": "Create a sub-agent one level below you: name, provider, config, optional privileges, "
     "instructions, description. It joins this run.",
     "terminate_agent": "Terminate one of your descendants (and its sub-agents): name, optional reason.",
+    "send_message": "Send a direct message to an agent on your talks-to list: to, content.",
+    "broadcast": "Post to a room you belong to (needs the 'broadcast' privilege): room, content.",
 }
 
 
@@ -44,6 +46,8 @@ class RunToolHost:
         handlers: dict[str, Callable[[Mapping[str, Any]], ToolResult]] = {
             "spawn_agent": self._spawn,
             "terminate_agent": self._terminate,
+            "send_message": self._send_message,
+            "broadcast": self._broadcast,
         }
         started = time.perf_counter()
         handler = handlers.get(call.name)
@@ -104,3 +108,22 @@ class RunToolHost:
         gone = list(Agent.objects.filter(pk__in=ids))
         change_run_members(self.run.pk, left=gone, by=self.agent.name)
         return ToolResult(True, f"Terminated {', '.join(a.name for a in gone) or 'nobody (already terminated)'}.")
+
+    def _send_message(self, args: Mapping[str, Any]) -> ToolResult:
+        from .services import post_message
+
+        recipient = Agent.objects.filter(owner=self.run.owner, name=str(args.get("to", ""))).first()
+        if recipient is None:
+            return ToolResult(False, f"No agent named {args.get('to')!r}.", error_code="unknown_agent")
+        check_direct_message(self.agent, recipient, run=self.run)
+        room = "dm:" + "+".join(sorted([self.agent.name, recipient.name]))
+        post_message(self.run.pk, room=room, sender=self.agent.name, content=str(args.get("content", "")))
+        return ToolResult(True, f"Sent to {recipient.name}.")
+
+    def _broadcast(self, args: Mapping[str, Any]) -> ToolResult:
+        from .services import post_message
+
+        room = str(args.get("room", ""))
+        check_broadcast(self.agent, room, run=self.run)
+        post_message(self.run.pk, room=room, sender=self.agent.name, content=str(args.get("content", "")))
+        return ToolResult(True, f"Posted to #{room}.")

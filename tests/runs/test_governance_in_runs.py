@@ -100,3 +100,28 @@ def test_an_agent_without_the_privilege_cannot_use_the_tools(alice, make_agent, 
     )
     assert run.result.startswith("Refused (missing_privilege)")
     assert not Agent.objects.filter(name="x").exists()
+
+
+@pytest.mark.django_db
+def test_direct_messages_follow_talks_to_and_broadcasts_need_the_privilege_and_the_room(alice, make_agent, make_swarm):
+    calls = [
+        {"tool": "send_message", "arguments": {"to": "bea", "content": "hi bea"}},
+        {"tool": "send_message", "arguments": {"to": "cal", "content": "psst"}},
+        {"tool": "broadcast", "arguments": {"room": "ops", "content": "all hands"}},
+        {"tool": "broadcast", "arguments": {"room": "board", "content": "let me in"}},
+    ]
+    reply = {"content": "{{ tool_results | map(attribute='ok') | join(',') }}", "tool_calls": calls}
+    ann = make_agent("ann", config={"replies": [reply]}, privileges=["message", "broadcast"])
+    bea = make_agent("bea")
+    make_agent("cal")
+    ann.talks_to.add(bea)
+    ann.rooms = ["ops"]
+    ann.save()
+    run = drive(
+        services.start_run(swarm=make_swarm(agents=[ann], strategy_config={"max_turns": 1}), task="t", user=alice)
+    )
+    assert run.result == "True,False,True,False"
+    assert list(run.messages.filter(room__name="dm:ann+bea").values_list("content", flat=True)) == ["hi bea"]
+    assert list(run.messages.filter(room__name="ops").values_list("content", flat=True)) == ["all hands"]
+    denials = AuditEntry.objects.filter(allowed=False).order_by("id")
+    assert [(d.action, d.rule) for d in denials] == [("message", "not_in_talks_to"), ("broadcast", "not_a_room_member")]

@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0001_initial'),
+        ("runs", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='runevent',
-            name='kind',
-            field=models.CharField(choices=[('run.status', 'run.status'), ('step.queued', 'step.queued'), ('step.started', 'step.started'), ('step.finished', 'step.finished'), ('message.posted', 'message.posted'), ('human.requested', 'human.requested'), ('human.answered', 'human.answered'), ('agent.joined', 'agent.joined'), ('agent.left', 'agent.left'), ('step.delta', 'step.delta')], max_length=40),
+            model_name="runevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("run.status", "run.status"),
+                    ("step.queued", "step.queued"),
+                    ("step.started", "step.started"),
+                    ("step.finished", "step.finished"),
+                    ("message.posted", "message.posted"),
+                    ("human.requested", "human.requested"),
+                    ("human.answered", "human.answered"),
+                    ("agent.joined", "agent.joined"),
+                    ("agent.left", "agent.left"),
+                    ("step.delta", "step.delta"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
