@@ -31,6 +31,7 @@ from apps.engine.governance import (
     denied,
 )
 from apps.engine.providers import required_privileges
+from apps.runs.broadcast import publish_agents_changed_on_commit
 
 from .models import Agent, AgentStatus, AuditEntry
 
@@ -110,6 +111,10 @@ def _check_owner(acting: Acting, owner) -> None:
         raise GovernanceError(Rule.NOT_THE_BOARD, "Only the owner (or a superuser) governs these agents.")
 
 
+def _changed(owner) -> None:
+    publish_agents_changed_on_commit(owner.pk)
+
+
 def _persist(outcome: Outcome) -> None:
     now = timezone.now()
     for pk, node in outcome.changed.items():
@@ -168,6 +173,7 @@ def spawn_agent(
                 parent=parent,
                 privileges=sorted(outcome.created.privileges),
             )
+            _changed(owner)
             record = outcome.audit[0]
             _write_audit(
                 owner,
@@ -206,6 +212,7 @@ def terminate_agent(acting: Acting, target: Agent, *, reason: str = "", run=None
             error = exc
         else:
             _persist(outcome)
+            _changed(target.owner)
             _write_audit(target.owner, acting, outcome.audit, run=run)
             cancel_steps_of_agents(list(outcome.changed), reason=f"Agent terminated by {acting.label}.")
     if error is not None:
@@ -234,6 +241,7 @@ def _change_privilege(acting: Acting, target: Agent, privilege: str, action: Act
             error = exc
         else:
             _persist(outcome)
+            _changed(target.owner)
             _write_audit(target.owner, acting, outcome.audit, run=run)
     if error is not None:
         _deny(target.owner, acting, action, error, target=target.pk, run=run)

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.agents.models import Agent
+from apps.agents.consumers import agent_forest
 from apps.core.db import consistent_reads
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.definitions import DefinitionError
@@ -142,17 +142,9 @@ def human_request_answer(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def agent_tree(request: HttpRequest) -> HttpResponse:
-    """Your agent hierarchies: the board at the top, each agent under its creator."""
-    agents = list(Agent.objects.filter(owner=request.user).order_by("level", "name"))
-    children: dict[int | None, list[Agent]] = {}
-    for agent in agents:
-        children.setdefault(agent.parent_id, []).append(agent)
-
-    def subtree(agent: Agent) -> dict:
-        return {"agent": agent, "children": [subtree(c) for c in children.get(agent.pk, [])]}
-
-    roots = [subtree(a) for a in children.get(None, [])]
-    return render(request, "dashboard/agent_tree.html", {"roots": roots, "count": len(agents)})
+    """Your agent hierarchies, kept live over a websocket as agents are spawned or terminated."""
+    roots = agent_forest(request.user)
+    return render(request, "dashboard/agent_tree.html", {"roots": roots})
 
 
 @login_required

@@ -101,3 +101,12 @@ def publish_step_started(run_id: int, step: dict[str, Any]) -> None:
 def publish_step_delta(run_id: int, step_id: int, text: str) -> None:
     """Relay streamed tokens of a running step. Live only: the final output is persisted."""
     publish_now(run_group(run_id), {"type": "step.delta", "step_id": step_id, "text": text})
+
+
+def agents_group(owner_id: int) -> str:
+    return f"agents-{owner_id}"
+
+
+def publish_agents_changed_on_commit(owner_id: int) -> None:
+    """Tell open agent-tree pages of this owner to refresh, once the change commits."""
+    transaction.on_commit(lambda: publish_now(agents_group(owner_id), {"type": "agents.changed"}))

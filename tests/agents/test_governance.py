@@ -194,3 +194,28 @@ def test_the_audit_log_lists_every_decision_and_cannot_be_changed(api, org):
 def test_agents_are_terminated_not_deleted(api, org):
     response = api.delete(f"/api/agents/{org['calc']['id']}/")
     assert response.status_code == 400 and "terminate" in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_agent_tree_page_updates_live_when_agents_are_spawned(alice):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from apps.agents.services import create_agent
+    from swarmweb.asgi import application
+
+    def cookie():
+        client = Client()
+        client.force_login(alice)
+        return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    headers = [(b"origin", b"http://localhost"), (b"cookie", await sync_to_async(cookie)())]
+    comm = WebsocketCommunicator(application, "/ws/agents/", headers=headers)
+    assert (await comm.connect())[0]
+    await sync_to_async(create_agent)(owner=alice, name="newcomer", provider="scripted", config={"replies": ["hi"]})
+    html = await comm.receive_from(timeout=3)
+    assert 'id="agent-tree"' in html and "hx-swap-oob" in html and "<strong>newcomer</strong>" in html
+    await comm.disconnect()
+    anonymous = WebsocketCommunicator(application, "/ws/agents/", headers=[(b"origin", b"http://localhost")])
+    assert not (await anonymous.connect())[0]

@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0003_tools_rooms_talks_to'),
+        ("agents", "0003_tools_rooms_talks_to"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='action',
-            field=models.CharField(choices=[('spawn', 'Spawn'), ('terminate', 'Terminate'), ('grant', 'Grant'), ('revoke', 'Revoke'), ('use', 'Use'), ('message', 'Direct message'), ('broadcast', 'Broadcast')], max_length=20),
+            model_name="auditentry",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("spawn", "Spawn"),
+                    ("terminate", "Terminate"),
+                    ("grant", "Grant"),
+                    ("revoke", "Revoke"),
+                    ("use", "Use"),
+                    ("message", "Direct message"),
+                    ("broadcast", "Broadcast"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
