@@ -219,3 +219,40 @@ async def test_the_agent_tree_page_updates_live_when_agents_are_spawned(alice):
     await comm.disconnect()
     anonymous = WebsocketCommunicator(application, "/ws/agents/", headers=[(b"origin", b"http://localhost")])
     assert not (await anonymous.connect())[0]
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected_code"),
+    [
+        ("max_depth", "max_depth_exceeded"),
+        ("grant_by_executive", "not_the_board"),
+        ("spawn_under_terminated", "agent_terminated"),
+        ("unknown_privilege", "unknown_privilege"),
+    ],
+)
+def test_each_rule_has_its_own_403_code(api, org, settings, setup, expected_code):
+    ids = {name: org[name]["id"] for name in org}
+    if setup == "max_depth":
+        settings.SWARMWEB = {**settings.SWARMWEB, "MAX_DEPTH": 2}
+        api.post(f"/api/agents/{ids['calc']}/grant/", {"privilege": "spawn"}, format="json")
+        response = api.post(
+            f"/api/agents/{ids['calc']}/spawn/",
+            {"name": "deeper", "provider": "scripted", "config": {"replies": ["x"]}, "acting_agent": ids["calc"]},
+            format="json",
+        )
+    elif setup == "grant_by_executive":
+        response = api.post(
+            f"/api/agents/{ids['calc']}/grant/", {"privilege": "tool.echo", "acting_agent": ids["cto"]}, format="json"
+        )
+    elif setup == "spawn_under_terminated":
+        api.post(f"/api/agents/{ids['calc']}/terminate/", {}, format="json")
+        response = api.post(
+            "/api/agents/",
+            {"name": "orphan", "provider": "scripted", "config": {"replies": ["x"]}, "parent": ids["calc"]},
+            format="json",
+        )
+    else:
+        response = api.post(f"/api/agents/{ids['board']}/grant/", {"privilege": "fly"}, format="json")
+    assert response.status_code == 403, response.json()
+    assert response.json()["error"]["code"] == expected_code
+    assert AuditEntry.objects.filter(allowed=False, rule=expected_code).exists()
