@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   "htmx.org@2.0.11:dist/htmx.min.js:htmx/htmx.min.js"
   "htmx-ext-ws@2.0.4:dist/ws.min.js:htmx/ext-ws.min.js"
+  "cytoscape@3.34.4:dist/cytoscape.min.js:cytoscape/cytoscape.min.js"
+  "dagre@0.8.5:dist/dagre.min.js:cytoscape/dagre.min.js"
+  "cytoscape-dagre@2.5.0:cytoscape-dagre.js:cytoscape/cytoscape-dagre.js"
 )
 
 work=$(mktemp -d)

@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     HUMAN_ANSWERED = "human.answered"
     AGENT_JOINED = "agent.joined"
     AGENT_LEFT = "agent.left"
+    STRATEGY_PROGRESS = "strategy.progress"
     # Not persisted: token deltas of a streaming step, relayed live only.
     STEP_DELTA = "step.delta"
 

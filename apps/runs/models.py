@@ -122,6 +122,9 @@ class Step(models.Model):
     room = models.ForeignKey(Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="steps")
     call_index = models.PositiveIntegerField(default=0)
     input = models.TextField(blank=True)
+    timeout_s = models.FloatField(
+        null=True, blank=True, help_text="Bound on the agent's call, if the strategy set one."
+    )
     status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.QUEUED)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     output = models.TextField(blank=True)

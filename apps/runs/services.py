@@ -40,6 +40,7 @@ from apps.engine.strategies import (
     HumanAnswered,
     MembersChanged,
     PostMessage,
+    Progress,
     RunStarted,
     RunStep,
     StepFinished,
@@ -65,10 +66,13 @@ def _conf(name: str) -> int:
     return settings.SWARMWEB[name]
 
 
-def _dispatch_step(step_id: int) -> None:
+def _dispatch_step(step_id: int, delay_s: float = 0.0) -> None:
     from .tasks import execute_step
 
-    execute_step.delay(step_id)
+    if delay_s > 0:
+        execute_step.apply_async((step_id,), countdown=delay_s)
+    else:
+        execute_step.delay(step_id)
 
 
 def _dispatch_begin(run_id: int) -> None:
@@ -207,7 +211,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
         run.status = RunStatus.RUNNING
     run.state = transition.state
     room_cache = _Rooms(run, rooms)
-    new_steps: list[Step] = []
+    new_steps: list[tuple[Step, float]] = []
     for action in transition.actions:
         if not run.is_active:
             break
@@ -232,9 +236,10 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
                 room=room_cache.get(action.room) if action.room else None,
                 call_index=calls,
                 input=action.input,
-                dispatched_at=now,
+                timeout_s=action.timeout_s,
+                dispatched_at=now + timedelta(seconds=action.delay_s),
             )
-            new_steps.append(step)
+            new_steps.append((step, action.delay_s))
             log.append(EventKind.STEP_QUEUED, step_data(step, run))
         elif isinstance(action, PostMessage):
             room = room_cache.get(action.room)
@@ -242,6 +247,8 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
                 run=run, room=room, sender=action.sender, is_human=action.is_human, content=action.content
             )
             log.append(EventKind.MESSAGE_POSTED, message_data(message, room.name))
+        elif isinstance(action, Progress):
+            log.append(EventKind.STRATEGY_PROGRESS, action.data)
         elif isinstance(action, AskHuman):
             question = question_to_dict(action.question)
             request = HumanRequest.objects.create(
@@ -277,8 +284,8 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
         ]
     )
     log.flush()
-    for step in new_steps:
-        transaction.on_commit(lambda step_id=step.pk: _dispatch_step(step_id))
+    for step, delay_s in new_steps:
+        transaction.on_commit(lambda step_id=step.pk, delay=delay_s: _dispatch_step(step_id, delay))
 
 
 def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", error: str = "") -> None:
@@ -393,7 +400,7 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
         step_key=step.key,
         history=_history(step) if provider.uses_history else (),
         call_index=step.call_index,
-        timeout_s=float(_conf("STEP_TIMEOUT_SECONDS")),
+        timeout_s=min(step.timeout_s or float("inf"), float(_conf("STEP_TIMEOUT_SECONDS"))),
     )
     try:
         spec = step.agent.to_spec()

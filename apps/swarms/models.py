@@ -9,6 +9,7 @@ from apps.engine.strategies.registry import DESCRIPTIONS, StrategyName
 class Strategy(models.TextChoices):
     SEQUENTIAL = StrategyName.SEQUENTIAL.value, "Sequential pipeline"
     CHAT_ROOM = StrategyName.CHAT_ROOM.value, "Chat room"
+    HEIST = StrategyName.HEIST.value, "HEIST workflow (DAG)"
 
     @property
     def description(self) -> str:

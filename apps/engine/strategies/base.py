@@ -53,12 +53,15 @@ Fact = RunStarted | StepFinished | HumanAnswered | MembersChanged
 class RunStep:
     """Run ``agent`` on ``input``. ``key`` is unique within the run and comes
     back in the matching ``StepFinished``. With ``room`` set, the agent sees
-    that room's recent history."""
+    that room's recent history. ``delay_s`` postpones the start (retry
+    backoff); ``timeout_s`` bounds the agent's call."""
 
     key: str
     agent: str
     input: str
     room: str | None = None
+    delay_s: float = 0.0
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,13 @@ class AskHuman:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """A strategy-specific progress snapshot for viewers (e.g. DAG node states)."""
+
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Finish:
     result: str
 
@@ -85,7 +95,7 @@ class Fail:
     reason: str
 
 
-Action = RunStep | PostMessage | AskHuman | Finish | Fail
+Action = RunStep | PostMessage | AskHuman | Progress | Finish | Fail
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,26 @@ from typing import Any
 from ..errors import UnknownStrategyError
 from .base import Strategy
 from .chat_room import ChatRoomStrategy
+from .heist import HeistStrategy
 from .sequential import SequentialStrategy
 
 
 class StrategyName(StrEnum):
     SEQUENTIAL = "sequential"
     CHAT_ROOM = "chat_room"
+    HEIST = "heist"
 
 
 STRATEGIES: dict[str, type] = {
     StrategyName.SEQUENTIAL: SequentialStrategy,
     StrategyName.CHAT_ROOM: ChatRoomStrategy,
+    StrategyName.HEIST: HeistStrategy,
 }
 
 DESCRIPTIONS: dict[str, str] = {
     StrategyName.SEQUENTIAL: "Pipeline: each stage gets the previous output; stages may ask a human.",
     StrategyName.CHAT_ROOM: "Round-robin chat among the members until a turn limit or a member is done.",
+    StrategyName.HEIST: "DAG workflow: parallel nodes with retries, fallback agents and replanning.",
 }
 
 

@@ -1,0 +1,444 @@
+"""HEIST: dependency-aware workflows with retries, fallbacks and replanning.
+
+A workflow is a DAG of nodes. Each node names an agent, an input template
+(``task`` and ``outputs.<node>`` of its upstream nodes), ``depends_on``,
+fallback agents in order, a retry policy and a timeout. Every node whose
+dependencies are done is dispatched at once, so independent work runs in
+parallel on the workers.
+
+When a node fails: retry it (with exponential backoff) up to
+``retry.attempts`` times per agent; then try the next fallback agent; then,
+if the workflow has a ``planner`` agent, ask it for a revised sub-graph (a
+JSON ``{"nodes": [...]}`` replacing the failed node and everything not yet
+started), validated like any workflow; otherwise, or if the planner gives up
+or answers with something invalid, skip the failed node's dependents and
+finish with partial results listing what failed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from .. import templating
+from ..errors import EngineError, StrategyConfigError, StrategyError
+from .base import Fact, Finish, MembersChanged, PostMessage, Progress, RunStep, StepFinished, Transition
+
+MAX_NODES = 500
+MAX_REPLANS = 3
+
+
+class NodeStatus(StrEnum):
+    WAITING = "waiting"
+    READY = "ready"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    FALLBACK = "fallback"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+ACTIVE = {NodeStatus.RUNNING, NodeStatus.RETRYING, NodeStatus.FALLBACK}
+SETTLED = {NodeStatus.DONE, NodeStatus.FAILED, NodeStatus.SKIPPED}
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    agent: str
+    input: str = "{{ task }}"
+    depends_on: tuple[str, ...] = ()
+    fallbacks: tuple[str, ...] = ()
+    attempts: int = 0  # retries per agent after the first try
+    backoff_s: float = 0.5
+    timeout_s: float | None = None
+
+    def agents(self) -> tuple[str, ...]:
+        return (self.agent, *self.fallbacks)
+
+    def as_config(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "agent": self.agent, "input": self.input}
+        if self.depends_on:
+            data["depends_on"] = list(self.depends_on)
+        if self.fallbacks:
+            data["fallbacks"] = list(self.fallbacks)
+        if self.attempts or self.backoff_s != 0.5:
+            data["retry"] = {"attempts": self.attempts, "backoff_s": self.backoff_s}
+        if self.timeout_s is not None:
+            data["timeout_s"] = self.timeout_s
+        return data
+
+
+def parse_nodes(
+    raw_nodes: Any, members: Sequence[str], *, done: Sequence[str] = (), where: str = "nodes"
+) -> list[Node]:
+    """Validate a list of node configs; raise ``StrategyConfigError`` with every problem.
+
+    ``done`` names nodes that already exist (finished) and may be depended on.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def error(key: str, message: str) -> None:
+        errors.setdefault(key, []).append(message)
+
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        raise StrategyConfigError("A workflow needs nodes.", fields={where: ["Must be a non-empty list of nodes."]})
+    if len(raw_nodes) > MAX_NODES:
+        raise StrategyConfigError("Too many nodes.", fields={where: [f"At most {MAX_NODES} nodes."]})
+    nodes: list[Node] = []
+    seen: set[str] = set(done)
+    for i, raw in enumerate(raw_nodes):
+        key = f"{where}[{i}]"
+        if not isinstance(raw, Mapping):
+            error(key, "Each node is an object with name, agent, depends_on, ...")
+            continue
+        unknown = set(raw) - {"name", "agent", "input", "depends_on", "fallbacks", "retry", "timeout_s"}
+        if unknown:
+            error(key, f"Unknown keys: {', '.join(sorted(unknown))}.")
+        name = raw.get("name")
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$", name):
+            error(f"{key}.name", "A node needs a name (letters, digits, '-', '_', '.').")
+            continue
+        if name in seen:
+            error(f"{key}.name", f"Duplicate node name {name!r}.")
+        seen.add(name)
+        agent = raw.get("agent")
+        if agent not in members:
+            error(f"{key}.agent", f"Unknown agent {agent!r}: not a member of this swarm.")
+        fallbacks = raw.get("fallbacks", [])
+        if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
+            error(f"{key}.fallbacks", "Must be a list of agent names.")
+            fallbacks = []
+        for fallback in fallbacks:
+            if fallback not in members:
+                error(f"{key}.fallbacks", f"Unknown agent {fallback!r}: not a member of this swarm.")
+        depends_on = raw.get("depends_on", [])
+        if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
+            error(f"{key}.depends_on", "Must be a list of node names.")
+            depends_on = []
+        template = raw.get("input", "{{ task }}")
+        try:
+            templating.check_template(str(template))
+        except EngineError as exc:
+            error(f"{key}.input", exc.message)
+        retry = raw.get("retry", {}) or {}
+        attempts, backoff = retry.get("attempts", 0), retry.get("backoff_s", 0.5)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 <= attempts <= 10:
+            error(f"{key}.retry.attempts", "Must be a whole number from 0 to 10.")
+            attempts = 0
+        if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not 0 <= backoff <= 300:
+            error(f"{key}.retry.backoff_s", "Must be between 0 and 300 seconds.")
+            backoff = 0.5
+        timeout = raw.get("timeout_s")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+            error(f"{key}.timeout_s", "Must be a positive number of seconds.")
+            timeout = None
+        nodes.append(
+            Node(
+                name,
+                str(agent),
+                str(template),
+                tuple(depends_on),
+                tuple(fallbacks),
+                attempts,
+                float(backoff),
+                float(timeout) if timeout is not None else None,
+            )
+        )
+    names = {n.name for n in nodes} | set(done)
+    for i, node in enumerate(nodes):
+        for dependency in node.depends_on:
+            if dependency not in names:
+                error(f"{where}[{i}].depends_on", f"Unknown node {dependency!r}.")
+            elif dependency == node.name:
+                error(f"{where}[{i}].depends_on", "A node cannot depend on itself.")
+    cycle = find_cycle(nodes)
+    if cycle:
+        error(where, f"Cycle: {' -> '.join(cycle)}.")
+    if errors:
+        raise StrategyConfigError("Invalid workflow.", fields=errors)
+    return nodes
+
+
+def find_cycle(nodes: Sequence[Node]) -> list[str]:
+    """A dependency cycle as ``[a, b, c, a]``, or ``[]``."""
+    graph = {n.name: [d for d in n.depends_on if d != n.name] for n in nodes}
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = finished
+    stack: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        state[name] = 1
+        stack.append(name)
+        for dependency in graph.get(name, []):
+            if dependency not in graph:
+                continue
+            if state.get(dependency) == 1:
+                return [*stack[stack.index(dependency) :], dependency]
+            if dependency not in state and (found := visit(dependency)):
+                return found
+        stack.pop()
+        state[name] = 2
+        return []
+
+    for name in graph:
+        if name not in state and (found := visit(name)):
+            return found
+    return []
+
+
+@dataclass
+class NodeState:
+    status: str = NodeStatus.WAITING
+    agent_index: int = 0
+    attempt: int = 0
+    key: str = ""
+    output: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HeistState:
+    task: str
+    graph: list[dict[str, Any]]
+    nodes: dict[str, dict[str, Any]]
+    replans: int = 0
+    planning_for: str | None = None
+    replaced: list[dict[str, Any]] = field(default_factory=list)  # nodes a replan dropped, with their history
+
+
+class HeistStrategy:
+    """Config keys: ``nodes`` (the DAG), ``planner`` (an agent; optional), ``max_replans``, ``room``."""
+
+    name: ClassVar[str] = "heist"
+
+    def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
+        config = dict(config or {})
+        unknown = set(config) - {"nodes", "planner", "max_replans", "room"}
+        problems: dict[str, list[str]] = {k: ["Unknown setting."] for k in sorted(unknown)}
+        self.members = list(members)
+        self.planner = config.get("planner")
+        if self.planner is not None and self.planner not in members:
+            problems["planner"] = [f"Unknown agent {self.planner!r}: not a member of this swarm."]
+        self.max_replans = config.get("max_replans", MAX_REPLANS)
+        if (
+            isinstance(self.max_replans, bool)
+            or not isinstance(self.max_replans, int)
+            or not 0 <= self.max_replans <= 10
+        ):
+            problems["max_replans"] = ["Must be a whole number from 0 to 10."]
+        self.room = str(config.get("room", "main"))
+        try:
+            self.nodes = parse_nodes(config.get("nodes"), members)
+        except StrategyConfigError as exc:
+            problems.update({f"{k}": v for k, v in exc.fields.items()})
+        if problems:
+            raise StrategyConfigError("Invalid HEIST workflow.", fields=problems)
+
+    def agents(self) -> list[str]:
+        names = [a for n in self.nodes for a in n.agents()]
+        return list(dict.fromkeys([*names, *([self.planner] if self.planner else [])]))
+
+    # ---- transitions -----------------------------------------------------------
+
+    def start(self, task: str) -> Transition:
+        s = HeistState(
+            task=task,
+            graph=[n.as_config() for n in self.nodes],
+            nodes={n.name: asdict(NodeState()) for n in self.nodes},
+        )
+        actions = [PostMessage(self.room, "task", task, is_human=True)]
+        return self._advance(s, actions)
+
+    def on_fact(self, state: Mapping[str, Any], fact: Fact) -> Transition:
+        s = HeistState(**json.loads(json.dumps(state)))
+        if isinstance(fact, MembersChanged):
+            return Transition(asdict(s))
+        if not isinstance(fact, StepFinished):
+            raise StrategyError(f"HEIST cannot handle {type(fact).__name__}.")
+        if s.planning_for is not None and fact.key == f"replan-{s.replans}":
+            return self._replanned(s, fact)
+        name = next((n for n, st in s.nodes.items() if st["key"] == fact.key), None)
+        if name is None:
+            raise StrategyError(f"No node is waiting for {fact.key!r}.")
+        node, st = self._node(s, name), s.nodes[name]
+        if fact.result.ok:
+            st.update(status=NodeStatus.DONE, output=fact.result.content)
+            return self._advance(s, [PostMessage(self.room, fact.agent, f"[{name}] {fact.result.content}")])
+        reason = fact.result.error or fact.result.outcome.value
+        st["errors"].append(f"{fact.agent} (attempt {st['attempt'] + 1}): {reason}")
+        actions: list = [PostMessage(self.room, "system", f"[{name}] {fact.agent} failed: {reason}")]
+        if st["attempt"] < node.attempts:
+            st["attempt"] += 1
+            st["status"] = NodeStatus.RETRYING
+            delay = node.backoff_s * (2 ** (st["attempt"] - 1))
+            return self._dispatch(s, node, actions, delay_s=delay)
+        if st["agent_index"] < len(node.fallbacks):
+            st["agent_index"] += 1
+            st["attempt"] = 0
+            st["status"] = NodeStatus.FALLBACK
+            return self._dispatch(s, node, actions)
+        st["status"] = NodeStatus.FAILED
+        if self.planner and s.replans < self.max_replans and s.planning_for is None:
+            s.planning_for = name
+            s.replans += 1
+            brief = {
+                "task": s.task,
+                "failed_node": name,
+                "errors": st["errors"],
+                "done": {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE},
+                "remaining": [g for g in s.graph if s.nodes[g["name"]]["status"] not in SETTLED or g["name"] == name],
+                "agents": self.members,
+                "answer_with": '{"nodes": [...]} replacing the failed and remaining nodes, or {"nodes": []} to give up',
+            }
+            actions.append(RunStep(key=f"replan-{s.replans}", agent=self.planner, input=json.dumps(brief, indent=2)))
+            return Transition(asdict(s), (*actions, self._progress(s)))
+        return self._advance(s, actions)
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _node(self, s: HeistState, name: str) -> Node:
+        return Node(**_node_kwargs(next(g for g in s.graph if g["name"] == name)))
+
+    def _graph(self, s: HeistState) -> list[Node]:
+        return [Node(**_node_kwargs(g)) for g in s.graph]
+
+    def _dispatch(self, s: HeistState, node: Node, actions: list, *, delay_s: float = 0.0) -> Transition:
+        action = self._step(s, node, delay_s=delay_s)
+        return self._advance(s, [*actions, action] if action else actions)
+
+    def _step(self, s: HeistState, node: Node, *, delay_s: float = 0.0) -> RunStep | None:
+        st = s.nodes[node.name]
+        agent = node.agents()[st["agent_index"]]
+        context = {
+            "task": s.task,
+            "outputs": {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE},
+        }
+        try:
+            text = templating.render(node.input, context)
+        except EngineError as exc:
+            st["status"] = NodeStatus.FAILED
+            st["errors"].append(f"input template: {exc.message}")
+            return None
+        st["key"] = f"{node.name}#{st['agent_index']}.{st['attempt']}"
+        if st["status"] in (NodeStatus.WAITING, NodeStatus.READY):
+            st["status"] = NodeStatus.RUNNING
+        return RunStep(key=st["key"], agent=agent, input=text, room=None, delay_s=delay_s, timeout_s=node.timeout_s)
+
+    def _advance(self, s: HeistState, actions: list) -> Transition:
+        """Skip what can no longer run, dispatch what became ready, finish when all is settled."""
+        graph = self._graph(s)
+        changed = True
+        while changed:
+            changed = False
+            for node in graph:
+                st = s.nodes[node.name]
+                if st["status"] != NodeStatus.WAITING:
+                    continue
+                upstream = [s.nodes[d]["status"] for d in node.depends_on]
+                if any(u in (NodeStatus.FAILED, NodeStatus.SKIPPED) for u in upstream):
+                    st["status"] = NodeStatus.SKIPPED
+                    st["errors"].append("skipped: an upstream node failed")
+                    changed = True
+                elif all(u == NodeStatus.DONE for u in upstream):
+                    st["status"] = NodeStatus.READY
+                    action = self._step(s, node)
+                    if action is not None:
+                        actions.append(action)
+                    changed = True
+        if s.planning_for is None and all(st["status"] in SETTLED for st in s.nodes.values()):
+            return Transition(asdict(s), (*actions, self._progress(s), Finish(self._report(s, graph))))
+        return Transition(asdict(s), (*actions, self._progress(s)))
+
+    def _replanned(self, s: HeistState, fact: StepFinished) -> Transition:
+        failed = s.planning_for or ""
+        s.planning_for = None
+        decision, new_nodes = "gave up", None
+        if fact.result.ok:
+            try:
+                payload = json.loads(_json_block(fact.result.content))
+                raw = payload.get("nodes") if isinstance(payload, Mapping) else None
+                if raw:
+                    done = [n for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE]
+                    new_nodes = parse_nodes(raw, self.members, done=done, where="replan.nodes")
+                    decision = f"revised the graph: {', '.join(n.name for n in new_nodes)}"
+            except (ValueError, AttributeError):
+                decision = "answered with something that is not JSON; skipping"
+            except StrategyConfigError as exc:
+                decision = f"proposed an invalid graph ({exc}); skipping"
+        else:
+            decision = f"could not answer ({fact.result.error}); skipping"
+        actions: list = [PostMessage(self.room, "system", f"Replanning after {failed!r}: the planner {decision}.")]
+        if new_nodes:
+            keep = [g for g in s.graph if s.nodes[g["name"]]["status"] == NodeStatus.DONE]
+            dropped = [g["name"] for g in s.graph if s.nodes[g["name"]]["status"] != NodeStatus.DONE]
+            s.graph = keep + [n.as_config() for n in new_nodes]
+            old = s.nodes
+            s.nodes = {g["name"]: old[g["name"]] for g in keep}
+            for node in new_nodes:
+                s.nodes[node.name] = asdict(NodeState())
+            s.replaced += [
+                {"name": n, "status": old[n]["status"], "errors": old[n]["errors"]}
+                for n in dropped
+                if old[n]["status"] == NodeStatus.FAILED
+            ]
+        return self._advance(s, actions)
+
+    def _progress(self, s: HeistState) -> Progress:
+        return Progress(
+            {
+                "kind": "dag",
+                "nodes": [
+                    {
+                        "name": g["name"],
+                        "agent": g["agent"],
+                        "status": s.nodes[g["name"]]["status"],
+                        "attempt": s.nodes[g["name"]]["attempt"],
+                        "agent_index": s.nodes[g["name"]]["agent_index"],
+                        "errors": s.nodes[g["name"]]["errors"][-3:],
+                    }
+                    for g in s.graph
+                ],
+                "edges": [[d, g["name"]] for g in s.graph for d in g.get("depends_on", [])],
+                "replans": s.replans,
+            }
+        )
+
+    @staticmethod
+    def _report(s: HeistState, graph: list[Node]) -> str:
+        needed = {d for n in graph for d in n.depends_on}
+        sinks = [n.name for n in graph if n.name not in needed]
+        failed = {n: v for n, v in s.nodes.items() if v["status"] in (NodeStatus.FAILED, NodeStatus.SKIPPED)}
+        lines = [f"{n}: {s.nodes[n]['output']}" for n in sinks if s.nodes[n]["status"] == NodeStatus.DONE]
+        if s.replaced:
+            lines.append(
+                "Replanned around: " + "; ".join(f"{r['name']} ({'; '.join(r['errors'][-1:])})" for r in s.replaced)
+            )
+        if not failed:
+            return "\n".join(lines)
+        lines = ["Partial results.", *lines, "Not done:"]
+        lines += [f"- {n} ({v['status']}): {'; '.join(v['errors']) or 'no detail'}" for n, v in failed.items()]
+        return "\n".join(lines)
+
+
+def _node_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    retry = config.get("retry") or {}
+    return {
+        "name": config["name"],
+        "agent": config["agent"],
+        "input": config.get("input", "{{ task }}"),
+        "depends_on": tuple(config.get("depends_on", ())),
+        "fallbacks": tuple(config.get("fallbacks", ())),
+        "attempts": retry.get("attempts", 0),
+        "backoff_s": float(retry.get("backoff_s", 0.5)),
+        "timeout_s": config.get("timeout_s"),
+    }
+
+
+def _json_block(text: str) -> str:
+    match = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)
+    return match.group(1) if match else text
