@@ -16,6 +16,9 @@ from apps.core.db import consistent_reads
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.definitions import DefinitionError
 from apps.engine.governance import GovernanceError
+from apps.engine.strategies import StrategyName
+from apps.engine.strategies.heist import NodeStatus
+from apps.engine.values import EventKind
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
@@ -99,9 +102,19 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chat_messages": [message_data(m, m.room.name) for m in run.messages.select_related("room")],
             "steps": [step_data(s) for s in run.steps.all()],
             "human_requests": [human_request_data(r) for r in run.human_requests.select_related("answered_by")],
+            "dag": _latest_progress(run),
+            "dag_statuses": [s.value for s in NodeStatus],
         }
     context["ws_path"] = f"/ws/runs/{run.pk}/"
     return render(request, "dashboard/run_detail.html", context)
+
+
+def _latest_progress(run) -> dict | None:
+    """The workflow graph as of this page's snapshot (None for strategies without one)."""
+    event = run.events.filter(kind=EventKind.STRATEGY_PROGRESS).order_by("-seq").first()
+    if event is not None:
+        return event.data
+    return {"nodes": [], "edges": []} if run.strategy == StrategyName.HEIST else None
 
 
 @login_required

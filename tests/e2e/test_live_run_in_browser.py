@@ -123,3 +123,39 @@ def test_a_person_answers_a_request_and_the_run_resumes_live(page):
     page.wait_for_selector('#run-status [data-status="succeeded"]')
     assert "Book the canal tour" in page.inner_text("#run-status")
     assert Run.objects.get().status == "succeeded"
+
+
+def test_a_workflow_node_changes_colour_live_as_it_retries_and_falls_back(
+    page, live_server_url, alice, make_agent, make_swarm
+):
+    agents = [
+        make_agent("flaky", config={"replies": [{"error": "upstream down"}], "cycle": True, "delay_ms": 600}),
+        make_agent("steady", config={"replies": ["fetched"], "delay_ms": 600}),
+        make_agent("summer", provider="skill", config={"skill": "echo", "template": "summary of {{ input }}"}),
+    ]
+    nodes = [
+        {"name": "fetch", "agent": "flaky", "fallbacks": ["steady"], "retry": {"attempts": 1, "backoff_s": 0.3}},
+        {"name": "sum", "agent": "summer", "depends_on": ["fetch"], "input": "{{ outputs.fetch }}"},
+    ]
+    swarm = make_swarm(name="flow", strategy="heist", agents=agents, strategy_config={"nodes": nodes})
+    console = []
+    page.on("console", lambda m: console.append(m.text))
+    page.on("pageerror", lambda e: console.append(str(e)))
+    page.goto(f"{live_server_url}/swarms/{swarm.pk}/")
+    page.fill("textarea[name=task]", "nightly")
+    page.click("#start-run-form button[type=submit]")
+    page.wait_for_url("**/runs/*/")
+    try:
+        page.wait_for_function("window.swarmDag && window.swarmDag.status('fetch') === 'running'", timeout=15_000)
+    except Exception:
+        page.screenshot(path="/tmp/dag_fail.png")
+        raise AssertionError(f"console: {console}")
+    running = page.evaluate("window.swarmDag.color('fetch')")
+    page.wait_for_function("window.swarmDag.status('fetch') === 'retrying'", timeout=15_000)
+    page.wait_for_function("window.swarmDag.status('fetch') === 'fallback'", timeout=15_000)
+    page.wait_for_function("window.swarmDag.status('sum') === 'done'", timeout=15_000)
+    done = page.evaluate("window.swarmDag.color('fetch')")
+    assert running != done and done == "rgb(55,178,77)"
+    page.evaluate("window.swarmDag.show('fetch')")
+    assert "upstream down" in page.inner_text("#dag-detail")
+    page.wait_for_selector('#run-status [data-status="succeeded"]')

@@ -395,11 +395,13 @@ class HeistStrategy:
                 "nodes": [
                     {
                         "name": g["name"],
-                        "agent": g["agent"],
+                        "agent": Node(**_node_kwargs(g)).agents()[s.nodes[g["name"]]["agent_index"]],
                         "status": s.nodes[g["name"]]["status"],
                         "attempt": s.nodes[g["name"]]["attempt"],
                         "agent_index": s.nodes[g["name"]]["agent_index"],
                         "errors": s.nodes[g["name"]]["errors"][-3:],
+                        "output": s.nodes[g["name"]]["output"][:500],
+                        "step": s.nodes[g["name"]]["key"],
                     }
                     for g in s.graph
                 ],
