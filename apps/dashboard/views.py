@@ -17,8 +17,7 @@ from apps.core.errors import Conflict, FieldsError
 from apps.engine.definitions import DefinitionError
 from apps.engine.governance import GovernanceError
 from apps.engine.strategies import StrategyName
-from apps.engine.strategies.heist import NodeStatus
-from apps.engine.values import EventKind
+from apps.engine.strategies.heist import NodeStatus, dag_snapshot
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
@@ -111,10 +110,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _latest_progress(run) -> dict | None:
     """The workflow graph as of this page's snapshot (None for strategies without one)."""
-    event = run.events.filter(kind=EventKind.STRATEGY_PROGRESS).order_by("-seq").first()
-    if event is not None:
-        return event.data
-    return {"nodes": [], "edges": []} if run.strategy == StrategyName.HEIST else None
+    if run.strategy != StrategyName.HEIST:
+        return None
+    return dag_snapshot(run.state or {})
 
 
 @login_required

@@ -8,16 +8,15 @@ API and the admin all call these functions.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -167,14 +166,28 @@ def begin_run(run_id: int) -> None:
 # ---- the core transition ---------------------------------------------------
 
 
-@lru_cache(maxsize=256)
-def _cached_strategy(name: str, config_json: str, members: tuple[str, ...]):
-    return build_strategy(name, json.loads(config_json), members)
+_STRATEGY_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_STRATEGY_CACHE_LOCK = threading.Lock()
+_STRATEGY_CACHE_SIZE = 256
 
 
 def _strategy(run: Run):
-    """The run's strategy. Strategies are immutable once built, so equal configs share one."""
-    return _cached_strategy(run.strategy, json.dumps(run.strategy_config, sort_keys=True), tuple(run.member_names()))
+    """The run's strategy, built (and validated) once per run and roster.
+
+    A run's strategy config is a snapshot that never changes, and strategies
+    are immutable, so one instance serves every fact of the run in this process.
+    """
+    key = (run.pk, run.strategy, tuple(run.member_names()))
+    with _STRATEGY_CACHE_LOCK:
+        if (strategy := _STRATEGY_CACHE.get(key)) is not None:
+            _STRATEGY_CACHE.move_to_end(key)
+            return strategy
+    strategy = build_strategy(run.strategy, run.strategy_config, key[2])
+    with _STRATEGY_CACHE_LOCK:
+        _STRATEGY_CACHE[key] = strategy
+        while len(_STRATEGY_CACHE) > _STRATEGY_CACHE_SIZE:
+            _STRATEGY_CACHE.popitem(last=False)
+    return strategy
 
 
 def _feed(run: Run, fact: Fact, log: EventLog, *, rooms: tuple[Room, ...] = ()) -> None:

@@ -10,6 +10,7 @@
   var cy = null;
   var shape = "";
   var nodesByName = {};
+  var edges = [];
 
   function snapshot() {
     var el = document.getElementById("dag-state");
@@ -36,13 +37,20 @@
       (node.errors && node.errors.length ? "<h4>Errors</h4><pre>" + escapeText(node.errors.join("\n")) + "</pre>" : "");
   }
 
+  // Progress events carry only the nodes that changed, except the first and
+  // after a replan ("full"), which carry the whole graph.
   function render() {
     var data = snapshot();
     var container = document.getElementById("dag");
     if (!data || !data.nodes || !container || typeof cytoscape === "undefined") return;
-    nodesByName = {};
+    if (data.full) {
+      nodesByName = {};
+      edges = data.edges || [];
+    }
     data.nodes.forEach(function (n) { nodesByName[n.name] = n; });
-    var newShape = JSON.stringify([data.nodes.map(function (n) { return n.name; }), data.edges]);
+    var all = Object.keys(nodesByName).map(function (k) { return nodesByName[k]; });
+    data = { nodes: all, edges: edges };
+    var newShape = JSON.stringify([all.map(function (n) { return n.name; }), edges]);
     if (!cy || newShape !== shape) {
       shape = newShape;
       var elements = data.nodes.map(function (n) {

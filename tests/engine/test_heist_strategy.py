@@ -6,6 +6,7 @@ import pytest
 
 from apps.engine.errors import StrategyConfigError
 from apps.engine.strategies import Finish, Progress, RunStep, StepFinished, build_strategy
+from apps.engine.strategies.heist import dag_snapshot
 from apps.engine.values import StepOutcome, StepResult
 
 MEMBERS = ["fetch", "fetch2", "parse", "write", "planner"]
@@ -24,8 +25,11 @@ def steps(t):
 
 
 def statuses(t):
-    progress = [a for a in t.actions if isinstance(a, Progress)][-1]
-    return {n["name"]: n["status"] for n in progress.data["nodes"]}
+    return {n["name"]: n["status"] for n in dag_snapshot(t.state)["nodes"]}
+
+
+def progress(t):
+    return [a for a in t.actions if isinstance(a, Progress)][-1].data
 
 
 def diamond(**extra):
@@ -47,9 +51,12 @@ def test_ready_nodes_run_in_parallel_and_outputs_flow_downstream():
     strategy = diamond()
     t = strategy.start("go")
     assert [s.key for s in steps(t)] == ["a#0.0"]
+    assert progress(t)["full"] and len(progress(t)["nodes"]) == 4 and len(progress(t)["edges"]) == 4
     t = strategy.on_fact(t.state, StepFinished("a#0.0", "fetch", ok("A")))
     assert [(s.key, s.input) for s in steps(t)] == [("b#0.0", "parse A"), ("c#0.0", "go")]
     assert statuses(t) == {"a": "done", "b": "running", "c": "running", "d": "waiting"}
+    delta = progress(t)  # events carry only what changed; the first one carried the whole graph
+    assert not delta["full"] and sorted(n["name"] for n in delta["nodes"]) == ["a", "b", "c"]
     t = strategy.on_fact(t.state, StepFinished("c#0.0", "parse", ok("C")))
     assert steps(t) == []
     t = strategy.on_fact(t.state, StepFinished("b#0.0", "parse", ok("B")))

@@ -210,6 +210,30 @@ class HeistState:
     planning_for: str | None = None
     replaced: list[dict[str, Any]] = field(default_factory=list)  # nodes a replan dropped, with their history
 
+    @classmethod
+    def load(cls, state: Mapping[str, Any]) -> HeistState:
+        """A working copy of saved state: node states are copied (they are mutated), the rest shared."""
+        return cls(
+            task=state["task"],
+            graph=list(state["graph"]),
+            nodes={name: {**st, "errors": list(st["errors"])} for name, st in state["nodes"].items()},
+            replans=state.get("replans", 0),
+            planning_for=state.get("planning_for"),
+            replaced=list(state.get("replaced", [])),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        # Shallow on purpose: dataclasses.asdict deep-copies every node and
+        # made each step of a 200-node workflow cost ~35 ms under the run lock.
+        return {
+            "task": self.task,
+            "graph": self.graph,
+            "nodes": self.nodes,
+            "replans": self.replans,
+            "planning_for": self.planning_for,
+            "replaced": self.replaced,
+        }
+
 
 class HeistStrategy:
     """Config keys: ``nodes`` (the DAG), ``planner`` (an agent; optional), ``max_replans``, ``room``."""
@@ -252,23 +276,25 @@ class HeistStrategy:
             nodes={n.name: asdict(NodeState()) for n in self.nodes},
         )
         actions = [PostMessage(self.room, "task", task, is_human=True)]
-        return self._advance(s, actions)
+        return self._advance(s, actions, before=None)
 
     def on_fact(self, state: Mapping[str, Any], fact: Fact) -> Transition:
-        s = HeistState(**json.loads(json.dumps(state)))
+        s = HeistState.load(state)
         if isinstance(fact, MembersChanged):
-            return Transition(asdict(s))
+            return Transition(s.dump())
         if not isinstance(fact, StepFinished):
             raise StrategyError(f"HEIST cannot handle {type(fact).__name__}.")
         if s.planning_for is not None and fact.key == f"replan-{s.replans}":
             return self._replanned(s, fact)
+        before = _fingerprints(s)
         name = next((n for n, st in s.nodes.items() if st["key"] == fact.key), None)
         if name is None:
             raise StrategyError(f"No node is waiting for {fact.key!r}.")
         node, st = self._node(s, name), s.nodes[name]
         if fact.result.ok:
             st.update(status=NodeStatus.DONE, output=fact.result.content)
-            return self._advance(s, [PostMessage(self.room, fact.agent, f"[{name}] {fact.result.content}")])
+            message = PostMessage(self.room, fact.agent, f"[{name}] {fact.result.content}")
+            return self._advance(s, [message], before=before)
         reason = fact.result.error or fact.result.outcome.value
         st["errors"].append(f"{fact.agent} (attempt {st['attempt'] + 1}): {reason}")
         actions: list = [PostMessage(self.room, "system", f"[{name}] {fact.agent} failed: {reason}")]
@@ -276,12 +302,12 @@ class HeistStrategy:
             st["attempt"] += 1
             st["status"] = NodeStatus.RETRYING
             delay = node.backoff_s * (2 ** (st["attempt"] - 1))
-            return self._dispatch(s, node, actions, delay_s=delay)
+            return self._dispatch(s, node, actions, before=before, delay_s=delay)
         if st["agent_index"] < len(node.fallbacks):
             st["agent_index"] += 1
             st["attempt"] = 0
             st["status"] = NodeStatus.FALLBACK
-            return self._dispatch(s, node, actions)
+            return self._dispatch(s, node, actions, before=before)
         st["status"] = NodeStatus.FAILED
         if self.planner and s.replans < self.max_replans and s.planning_for is None:
             s.planning_for = name
@@ -296,8 +322,8 @@ class HeistStrategy:
                 "answer_with": '{"nodes": [...]} replacing the failed and remaining nodes, or {"nodes": []} to give up',
             }
             actions.append(RunStep(key=f"replan-{s.replans}", agent=self.planner, input=json.dumps(brief, indent=2)))
-            return Transition(asdict(s), (*actions, self._progress(s)))
-        return self._advance(s, actions)
+            return Transition(s.dump(), (*actions, self._progress(s, before)))
+        return self._advance(s, actions, before=before)
 
     # ---- helpers --------------------------------------------------------------------
 
@@ -307,9 +333,9 @@ class HeistStrategy:
     def _graph(self, s: HeistState) -> list[Node]:
         return [Node(**_node_kwargs(g)) for g in s.graph]
 
-    def _dispatch(self, s: HeistState, node: Node, actions: list, *, delay_s: float = 0.0) -> Transition:
+    def _dispatch(self, s: HeistState, node: Node, actions: list, *, before, delay_s: float = 0.0) -> Transition:
         action = self._step(s, node, delay_s=delay_s)
-        return self._advance(s, [*actions, action] if action else actions)
+        return self._advance(s, [*actions, action] if action else actions, before=before)
 
     def _step(self, s: HeistState, node: Node, *, delay_s: float = 0.0) -> RunStep | None:
         st = s.nodes[node.name]
@@ -329,7 +355,7 @@ class HeistStrategy:
             st["status"] = NodeStatus.RUNNING
         return RunStep(key=st["key"], agent=agent, input=text, room=None, delay_s=delay_s, timeout_s=node.timeout_s)
 
-    def _advance(self, s: HeistState, actions: list) -> Transition:
+    def _advance(self, s: HeistState, actions: list, *, before: dict | None) -> Transition:
         """Skip what can no longer run, dispatch what became ready, finish when all is settled."""
         graph = self._graph(s)
         changed = True
@@ -351,8 +377,8 @@ class HeistStrategy:
                         actions.append(action)
                     changed = True
         if s.planning_for is None and all(st["status"] in SETTLED for st in s.nodes.values()):
-            return Transition(asdict(s), (*actions, self._progress(s), Finish(self._report(s, graph))))
-        return Transition(asdict(s), (*actions, self._progress(s)))
+            return Transition(s.dump(), (*actions, self._progress(s, before), Finish(self._report(s, graph))))
+        return Transition(s.dump(), (*actions, self._progress(s, before)))
 
     def _replanned(self, s: HeistState, fact: StepFinished) -> Transition:
         failed = s.planning_for or ""
@@ -381,34 +407,23 @@ class HeistStrategy:
             s.nodes = {g["name"]: old[g["name"]] for g in keep}
             for node in new_nodes:
                 s.nodes[node.name] = asdict(NodeState())
-            s.replaced += [
+            s.replaced += [  # the graph changed shape: the progress below is a full snapshot
                 {"name": n, "status": old[n]["status"], "errors": old[n]["errors"]}
                 for n in dropped
                 if old[n]["status"] == NodeStatus.FAILED
             ]
-        return self._advance(s, actions)
+            return self._advance(s, actions, before=None)
+        return self._advance(s, actions, before=_fingerprints(s))
 
-    def _progress(self, s: HeistState) -> Progress:
-        return Progress(
-            {
-                "kind": "dag",
-                "nodes": [
-                    {
-                        "name": g["name"],
-                        "agent": Node(**_node_kwargs(g)).agents()[s.nodes[g["name"]]["agent_index"]],
-                        "status": s.nodes[g["name"]]["status"],
-                        "attempt": s.nodes[g["name"]]["attempt"],
-                        "agent_index": s.nodes[g["name"]]["agent_index"],
-                        "errors": s.nodes[g["name"]]["errors"][-3:],
-                        "output": s.nodes[g["name"]]["output"][:500],
-                        "step": s.nodes[g["name"]]["key"],
-                    }
-                    for g in s.graph
-                ],
-                "edges": [[d, g["name"]] for g in s.graph for d in g.get("depends_on", [])],
-                "replans": s.replans,
-            }
-        )
+    def _progress(self, s: HeistState, before: dict | None) -> Progress:
+        """Progress for viewers: the whole graph when ``before`` is None (start, replan),
+        else only the nodes that changed since ``before`` (keeps each event small)."""
+        changed = [g for g in s.graph if before is None or before.get(g["name"]) != _fingerprint(s.nodes[g["name"]])]
+        data = dag_snapshot(s.dump(), only=[g["name"] for g in changed])
+        data["full"] = before is None
+        if before is not None:
+            del data["edges"]
+        return Progress(data)
 
     @staticmethod
     def _report(s: HeistState, graph: list[Node]) -> str:
@@ -425,6 +440,38 @@ class HeistStrategy:
         lines = ["Partial results.", *lines, "Not done:"]
         lines += [f"- {n} ({v['status']}): {'; '.join(v['errors']) or 'no detail'}" for n, v in failed.items()]
         return "\n".join(lines)
+
+
+def _fingerprint(node_state: Mapping[str, Any]) -> tuple:
+    return (node_state["status"], node_state["attempt"], node_state["agent_index"], len(node_state["errors"]))
+
+
+def _fingerprints(s: HeistState) -> dict[str, tuple]:
+    return {name: _fingerprint(st) for name, st in s.nodes.items()}
+
+
+def dag_snapshot(state: Mapping[str, Any], *, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """The workflow graph with each node's state, from a HEIST run's saved state (for pages and events)."""
+    wanted = None if only is None else set(only)
+    nodes = []
+    for g in state.get("graph", []):
+        if wanted is not None and g["name"] not in wanted:
+            continue
+        st = state["nodes"][g["name"]]
+        nodes.append(
+            {
+                "name": g["name"],
+                "agent": Node(**_node_kwargs(g)).agents()[st["agent_index"]],
+                "status": st["status"],
+                "attempt": st["attempt"],
+                "agent_index": st["agent_index"],
+                "errors": st["errors"][-3:],
+                "output": st["output"][:500],
+                "step": st["key"],
+            }
+        )
+    edges = [[d, g["name"]] for g in state.get("graph", []) for d in g.get("depends_on", [])]
+    return {"kind": "dag", "nodes": nodes, "edges": edges, "replans": state.get("replans", 0), "full": True}
 
 
 def _node_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
