@@ -177,12 +177,13 @@ def _strategy(run: Run):
     A run's strategy config is a snapshot that never changes, and strategies
     are immutable, so one instance serves every fact of the run in this process.
     """
-    key = (run.pk, run.strategy, tuple(run.member_names()))
+    # created_at too: an id alone can come back (a rolled-back transaction on SQLite)
+    key = (run.pk, run.created_at, run.strategy, tuple(run.member_names()))
     with _STRATEGY_CACHE_LOCK:
         if (strategy := _STRATEGY_CACHE.get(key)) is not None:
             _STRATEGY_CACHE.move_to_end(key)
             return strategy
-    strategy = build_strategy(run.strategy, run.strategy_config, key[2])
+    strategy = build_strategy(run.strategy, run.strategy_config, key[3])
     with _STRATEGY_CACHE_LOCK:
         _STRATEGY_CACHE[key] = strategy
         while len(_STRATEGY_CACHE) > _STRATEGY_CACHE_SIZE:
