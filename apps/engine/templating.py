@@ -17,6 +17,41 @@ from jinja2.sandbox import SandboxedEnvironment
 from .errors import TemplateError
 
 
+class Namespace:
+    """A read-only mapping for templates where ``ns.name`` always means the item ``name``.
+
+    Plain dicts would resolve ``outputs.get`` or ``outputs.items`` to dict
+    methods instead of the node (or stage) of that name. Item syntax
+    (``outputs['my-node']``) works too.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Namespace({self._items!r})"
+
+
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)

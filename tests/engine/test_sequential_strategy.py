@@ -92,3 +92,14 @@ def test_an_unexpected_fact_is_rejected():
     t = strategy.start("x")
     with pytest.raises(StrategyError):
         strategy.on_fact(t.state, StepFinished("someone-else#1", "a", ok("?")))
+
+
+def test_stage_names_that_shadow_dict_methods_still_resolve_to_outputs():
+    strategy = build_strategy(
+        "sequential",
+        {"stages": [{"name": "items", "agent": "a"}, {"name": "get", "agent": "a", "input": "{{ outputs.items }}"}]},
+        ["a"],
+    )
+    t = strategy.start("x")
+    t = strategy.on_fact(t.state, StepFinished(of_type(t.actions, RunStep)[0].key, "a", ok("the items")))
+    assert of_type(t.actions, RunStep)[0].input == "the items"

@@ -53,3 +53,20 @@ def test_the_same_workflow_through_a_real_worker(alice, workflow, celery_worker)
     assert run.result == "report: REPORT parsed(data from the mirror) / 42"
     first, retry = run.steps.get(key="fetch#0.0"), run.steps.get(key="fetch#0.1")
     assert (retry.started_at - first.finished_at).total_seconds() >= 0.15  # the backoff was honoured
+
+
+@pytest.mark.django_db
+def test_a_workflow_built_in_code_executes(alice, make_agent):
+    from apps.engine.errors import StrategyConfigError
+    from apps.engine.workflow import Workflow
+    from apps.swarms.workflows import execute_workflow
+
+    make_agent("broken", config={"replies": [{"error": "nope"}]})
+    make_agent("backup", config={"replies": ["from backup"]})
+    make_agent("shout", provider="skill", config={"skill": "echo", "template": "{{ input | upper }}"})
+    flow = Workflow().add_task("get", "broken").add_fallback("get", "backup")
+    flow.add_task("loud", "shout", depends_on=["get"], input="{{ outputs.get }}")
+    run = drive(execute_workflow(owner=alice, workflow=flow, task="t", name="coded"))
+    assert run.status == RunStatus.SUCCEEDED and run.result == "loud: FROM BACKUP"
+    with pytest.raises(StrategyConfigError, match="Invalid workflow"):
+        Workflow().add_task("a", "x", depends_on=["b"]).add_task("b", "x", depends_on=["a"]).config()

@@ -340,10 +340,8 @@ class HeistStrategy:
     def _step(self, s: HeistState, node: Node, *, delay_s: float = 0.0) -> RunStep | None:
         st = s.nodes[node.name]
         agent = node.agents()[st["agent_index"]]
-        context = {
-            "task": s.task,
-            "outputs": {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE},
-        }
+        done = {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE}
+        context = {"task": s.task, "outputs": templating.Namespace(done)}
         try:
             text = templating.render(node.input, context)
         except EngineError as exc:

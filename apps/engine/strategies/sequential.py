@@ -162,7 +162,8 @@ class SequentialStrategy:
         return f"{stage.name}#{s.attempt + 1}" if stage.agent else stage.name
 
     def _context(self, s: SequentialState) -> dict[str, Any]:
-        return {"task": s.task, "previous": s.previous, "outputs": s.outputs, "answers": s.answers}
+        answers = templating.Namespace({k: templating.Namespace(v) for k, v in s.answers.items()})
+        return {"task": s.task, "previous": s.previous, "outputs": templating.Namespace(s.outputs), "answers": answers}
 
     def _advance(self, s: SequentialState, actions: list) -> Transition:
         s.stage += 1
