@@ -39,3 +39,4 @@ lint: setup-dev
 
 bench: setup-dev
 	$(BIN)/python bench/step_overhead.py
+	$(BIN)/python bench/dag_parallelism.py
