@@ -5,6 +5,8 @@ DATABASE_URL, real Redis from REDIS_URL), kept apart from a running
 SwarmWeb by a separate Redis database number and key prefixes.
 """
 
+import os
+import uuid
 from urllib.parse import urlparse, urlunparse
 
 from swarmweb.settings import *  # noqa: F403
@@ -20,9 +22,14 @@ def _redis_db(url: str, db: int) -> str:
 
 
 TEST_REDIS_URL = _redis_db(REDIS_URL, 15)
+# Every test session gets its own key prefix, so two suites sharing one Redis
+# (a developer's run beside CI, say) never consume each other's tasks or events.
+SESSION_PREFIX = f"swarmweb-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 CELERY_BROKER_URL = TEST_REDIS_URL
 CELERY_RESULT_BACKEND = TEST_REDIS_URL
-CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": "swarmweb-test"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{SESSION_PREFIX}:"}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{SESSION_PREFIX}:"}
+CHANNEL_LAYERS["default"]["CONFIG"] = {"hosts": [TEST_REDIS_URL], "prefix": SESSION_PREFIX}
 
 # Worker and server threads must not keep connections open past a test,
 # or PostgreSQL refuses to drop the test database at the end.

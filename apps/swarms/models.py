@@ -10,6 +10,7 @@ class Strategy(models.TextChoices):
     SEQUENTIAL = StrategyName.SEQUENTIAL.value, "Sequential pipeline"
     CHAT_ROOM = StrategyName.CHAT_ROOM.value, "Chat room"
     HEIST = StrategyName.HEIST.value, "HEIST workflow (DAG)"
+    BOSS_WORKER = StrategyName.BOSS_WORKER.value, "Boss and workers (director)"
 
     @property
     def description(self) -> str:

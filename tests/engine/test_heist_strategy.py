@@ -188,3 +188,14 @@ def test_invalid_workflows_are_rejected_naming_the_problem(nodes, field, message
     with pytest.raises(StrategyConfigError) as caught:
         build_strategy("heist", {"nodes": nodes}, MEMBERS)
     assert message in caught.value.fields[field]
+
+
+def test_a_cancelled_node_is_not_retried_but_goes_to_its_fallback():
+    strategy = build_strategy(
+        "heist",
+        {"nodes": [{"name": "a", "agent": "fetch", "fallbacks": ["fetch2"], "retry": {"attempts": 3}}]},
+        MEMBERS,
+    )
+    t = strategy.start("go")
+    t = strategy.on_fact(t.state, StepFinished("a#0.0", "fetch", StepResult(StepOutcome.CANCELLED, error="terminated")))
+    assert [(s.key, s.agent) for s in steps(t)] == [("a#1.0", "fetch2")]

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from .. import templating
 from ..errors import EngineError, StrategyConfigError, StrategyError
+from ..values import StepOutcome
 from .base import Fact, Finish, MembersChanged, PostMessage, Progress, RunStep, StepFinished, Transition
 
 MAX_NODES = 500
@@ -298,7 +299,8 @@ class HeistStrategy:
         reason = fact.result.error or fact.result.outcome.value
         st["errors"].append(f"{fact.agent} (attempt {st['attempt'] + 1}): {reason}")
         actions: list = [PostMessage(self.room, "system", f"[{name}] {fact.agent} failed: {reason}")]
-        if st["attempt"] < node.attempts:
+        cancelled = fact.result.outcome is StepOutcome.CANCELLED  # its agent was terminated: no point retrying
+        if st["attempt"] < node.attempts and not cancelled:
             st["attempt"] += 1
             st["status"] = NodeStatus.RETRYING
             delay = node.backoff_s * (2 ** (st["attempt"] - 1))

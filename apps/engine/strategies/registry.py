@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import UnknownStrategyError
 from .base import Strategy
+from .boss_worker import BossWorkerStrategy
 from .chat_room import ChatRoomStrategy
 from .heist import HeistStrategy
 from .sequential import SequentialStrategy
@@ -17,18 +18,21 @@ class StrategyName(StrEnum):
     SEQUENTIAL = "sequential"
     CHAT_ROOM = "chat_room"
     HEIST = "heist"
+    BOSS_WORKER = "boss_worker"
 
 
 STRATEGIES: dict[str, type] = {
     StrategyName.SEQUENTIAL: SequentialStrategy,
     StrategyName.CHAT_ROOM: ChatRoomStrategy,
     StrategyName.HEIST: HeistStrategy,
+    StrategyName.BOSS_WORKER: BossWorkerStrategy,
 }
 
 DESCRIPTIONS: dict[str, str] = {
     StrategyName.SEQUENTIAL: "Pipeline: each stage gets the previous output; stages may ask a human.",
     StrategyName.CHAT_ROOM: "Round-robin chat among the members until a turn limit or a member is done.",
     StrategyName.HEIST: "DAG workflow: parallel nodes with retries, fallback agents and replanning.",
+    StrategyName.BOSS_WORKER: "A director hands out orders to workers in parallel, loops on results, synthesises.",
 }
 
 
