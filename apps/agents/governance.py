@@ -10,7 +10,7 @@ or a rollback there takes the denial's audit entry with it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +195,38 @@ def spawn_agent(
     return agent
 
 
+def _govern(
+    acting: Acting,
+    target: Agent,
+    action: Action,
+    operate: Callable[[Hierarchy], Outcome],
+    *,
+    run=None,
+    then: Callable[[Outcome], None] | None = None,
+) -> Outcome:
+    """Apply one rule-checked operation to ``target``'s hierarchy: lock, check, persist, audit.
+
+    ``then`` runs inside the same transaction after the change is saved.
+    A refusal is audited in its own transaction and raised.
+    """
+    error = None
+    with transaction.atomic():
+        _check_owner(acting, target.owner)
+        try:
+            outcome = operate(_hierarchy(target.owner))
+        except GovernanceError as exc:
+            error = exc
+        else:
+            _persist(outcome)
+            _changed(target.owner)
+            _write_audit(target.owner, acting, outcome.audit, run=run)
+            if then is not None:
+                then(outcome)
+    if error is not None:
+        _deny(target.owner, acting, action, error, target=target.pk, run=run)
+    return outcome
+
+
 def terminate_agent(acting: Acting, target: Agent, *, reason: str = "", run=None) -> list[int]:
     """Terminate ``target`` and its whole subtree; cancel their queued and running steps.
 
@@ -202,49 +234,32 @@ def terminate_agent(acting: Acting, target: Agent, *, reason: str = "", run=None
     """
     from apps.runs.services import cancel_steps_of_agents
 
-    error = None
-    with transaction.atomic():
-        _check_owner(acting, target.owner)
-        hierarchy = _hierarchy(target.owner)
-        try:
-            outcome = hierarchy.terminate(acting.engine_actor(), target.pk, reason=reason)
-        except GovernanceError as exc:
-            error = exc
-        else:
-            _persist(outcome)
-            _changed(target.owner)
-            _write_audit(target.owner, acting, outcome.audit, run=run)
-            cancel_steps_of_agents(list(outcome.changed), reason=f"Agent terminated by {acting.label}.")
-    if error is not None:
-        _deny(target.owner, acting, Action.TERMINATE, error, target=target.pk, run=run)
+    def cancel_their_steps(outcome: Outcome) -> None:
+        cancel_steps_of_agents(list(outcome.changed), reason=f"Agent terminated by {acting.label}.")
+
+    actor = acting.engine_actor()
+    outcome = _govern(
+        acting,
+        target,
+        Action.TERMINATE,
+        lambda hierarchy: hierarchy.terminate(actor, target.pk, reason=reason),
+        run=run,
+        then=cancel_their_steps,
+    )
     return list(outcome.changed)
 
 
 def grant_privilege(acting: Acting, target: Agent, privilege: str, *, run=None) -> None:
-    _change_privilege(acting, target, privilege, Action.GRANT, run=run)
+    actor = acting.engine_actor()
+    _govern(acting, target, Action.GRANT, lambda hierarchy: hierarchy.grant(actor, target.pk, privilege), run=run)
 
 
 def revoke_privilege(acting: Acting, target: Agent, privilege: str, *, run=None) -> list[int]:
     """Revoke from ``target`` and every descendant; returns the ids that lost it."""
-    return _change_privilege(acting, target, privilege, Action.REVOKE, run=run)
-
-
-def _change_privilege(acting: Acting, target: Agent, privilege: str, action: Action, *, run=None) -> list[int]:
-    error = None
-    with transaction.atomic():
-        _check_owner(acting, target.owner)
-        hierarchy = _hierarchy(target.owner)
-        operation = hierarchy.grant if action is Action.GRANT else hierarchy.revoke
-        try:
-            outcome = operation(acting.engine_actor(), target.pk, privilege)
-        except GovernanceError as exc:
-            error = exc
-        else:
-            _persist(outcome)
-            _changed(target.owner)
-            _write_audit(target.owner, acting, outcome.audit, run=run)
-    if error is not None:
-        _deny(target.owner, acting, action, error, target=target.pk, run=run)
+    actor = acting.engine_actor()
+    outcome = _govern(
+        acting, target, Action.REVOKE, lambda hierarchy: hierarchy.revoke(actor, target.pk, privilege), run=run
+    )
     return list(outcome.changed)
 
 

@@ -96,21 +96,20 @@ class AgentViewSet(viewsets.ModelViewSet):
     @extend_schema(request=s.PrivilegeActionSerializer, responses=s.AgentSerializer)
     @action(detail=True, methods=["post"])
     def grant(self, request: Request, pk=None) -> Response:
-        target = self.get_object()
-        payload = s.PrivilegeActionSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        grant_privilege(self._acting(payload.validated_data), target, payload.validated_data["privilege"])
-        target.refresh_from_db()
-        return Response(s.AgentSerializer(target).data)
+        """Grant a privilege (the board, or you for it; the agent's creator must hold it)."""
+        return self._privilege_action(request, grant_privilege)
 
     @extend_schema(request=s.PrivilegeActionSerializer, responses=s.AgentSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk=None) -> Response:
         """Revoke from this agent and all its descendants."""
+        return self._privilege_action(request, revoke_privilege)
+
+    def _privilege_action(self, request: Request, change) -> Response:
         target = self.get_object()
         payload = s.PrivilegeActionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        revoke_privilege(self._acting(payload.validated_data), target, payload.validated_data["privilege"])
+        change(self._acting(payload.validated_data), target, payload.validated_data["privilege"])
         target.refresh_from_db()
         return Response(s.AgentSerializer(target).data)
 
