@@ -136,6 +136,8 @@ SWARMWEB = {
     "STEP_TIMEOUT_SECONDS": env_int("STEP_TIMEOUT_SECONDS", 120, minimum=1),
     # Room history (messages) an agent sees on a step.
     "HISTORY_MESSAGES": env_int("HISTORY_MESSAGES", 50, minimum=0),
+    # How deep swarms of swarms may nest at run time (a top-level run is depth 0).
+    "MAX_RUN_NESTING": env_int("MAX_RUN_NESTING", 3, minimum=0),
     # Deepest level an agent hierarchy may reach (the board is level 0).
     "MAX_DEPTH": env_int("MAX_HIERARCHY_DEPTH", 4, minimum=1),
     # Budget applied to runs whose swarm sets none.

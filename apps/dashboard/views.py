@@ -74,7 +74,7 @@ def swarm_detail(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("dashboard:run-detail", pk=run.pk)
     context = {
         "swarm": swarm,
-        "members": swarm.members.select_related("agent"),
+        "members": swarm.members.select_related("agent", "child_swarm"),
         "strategy_description": Strategy(swarm.strategy).description,
         "strategy_config_json": json.dumps(swarm.strategy_config, indent=2),
         "form": form,
@@ -93,7 +93,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     with consistent_reads():
-        run = get_object_or_404(visible_runs(request.user).select_related("swarm"), pk=pk)
+        run = get_object_or_404(visible_runs(request.user).select_related("swarm", "parent_step"), pk=pk)
         context = {
             "run": run,
             "seq": run.event_seq,
@@ -102,6 +102,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "steps": [step_data(s) for s in run.steps.all()],
             "human_requests": [human_request_data(r) for r in run.human_requests.select_related("answered_by")],
             "dag": _latest_progress(run),
+            "child_runs": list(visible_runs(request.user).filter(parent_step__run=run).order_by("pk")),
             "dag_statuses": [s.value for s in NodeStatus],
         }
     context["ws_path"] = f"/ws/runs/{run.pk}/"

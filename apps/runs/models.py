@@ -38,8 +38,18 @@ class Run(models.Model):
     strategy = models.CharField(max_length=40)
     strategy_config = models.JSONField(default=dict)
     roster = models.JSONField(
-        default=list, help_text="Members in order as [name, agent id] pairs, fixed at start (a list: JSONB sorts keys)."
+        default=list,
+        help_text="Members in order as [name, agent id, child swarm id] (a list: JSONB sorts keys); fixed at start.",
     )
+    parent_step = models.ForeignKey(
+        "runs.Step",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="child_runs",
+        help_text="The step of a parent run that this run carries out (swarms of swarms).",
+    )
+    depth = models.PositiveSmallIntegerField(default=0, help_text="0 for a top-level run; +1 per nesting.")
     state = models.JSONField(default=dict)
     agent_calls = models.JSONField(default=dict, help_text="Agent name -> steps started, for call_index.")
     result = models.TextField(blank=True)
@@ -67,10 +77,18 @@ class Run(models.Model):
         return self.status in RunStatus.active()
 
     def member_names(self) -> list[str]:
-        return [name for name, _agent_id in self.roster]
+        return [entry[0] for entry in self.roster]
+
+    def member(self, name: str) -> tuple[int | None, int | None] | None:
+        """``(agent id, child swarm id)`` of the member called ``name``, or None."""
+        for entry in self.roster:
+            if entry[0] == name:
+                return entry[1], entry[2] if len(entry) > 2 else None
+        return None
 
     def agent_id(self, name: str) -> int | None:
-        return next((agent_id for member, agent_id in self.roster if member == name), None)
+        member = self.member(name)
+        return member[0] if member else None
 
     def budget(self) -> Budget:
         return Budget(max_steps=self.max_steps, max_cost=self.max_cost, max_seconds=self.max_seconds)
@@ -119,6 +137,14 @@ class Step(models.Model):
     index = models.PositiveIntegerField(help_text="Order of creation within the run, from 1.")
     agent = models.ForeignKey("agents.Agent", on_delete=models.SET_NULL, null=True, related_name="steps")
     agent_name = models.CharField(max_length=80)
+    child_swarm = models.ForeignKey(
+        "swarms.Swarm",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Set when the member is a swarm: the step runs it as a child run.",
+    )
     room = models.ForeignKey(Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="steps")
     call_index = models.PositiveIntegerField(default=0)
     input = models.TextField(blank=True)

@@ -46,7 +46,7 @@ from apps.engine.strategies import (
     Transition,
     build_strategy,
 )
-from apps.engine.values import ChatMessage, EventKind, StepOutcome, StepRequest, StepResult, exceeded_limit
+from apps.engine.values import ChatMessage, EventKind, StepOutcome, StepRequest, StepResult, Usage, exceeded_limit
 from apps.swarms.models import Swarm
 
 from . import broadcast
@@ -72,6 +72,18 @@ def _dispatch_step(step_id: int, delay_s: float = 0.0) -> None:
         execute_step.apply_async((step_id,), countdown=delay_s)
     else:
         execute_step.delay(step_id)
+
+
+def _dispatch_child_finished(run_id: int) -> None:
+    from .tasks import child_run_finished
+
+    child_run_finished.delay(run_id)
+
+
+def _dispatch_cancel_children(run_id: int) -> None:
+    from .tasks import cancel_child_runs
+
+    cancel_child_runs.delay(run_id)
 
 
 def _dispatch_begin(run_id: int) -> None:
@@ -130,17 +142,29 @@ def start_run(
     max_steps: int | None = None,
     max_cost: Decimal | None = None,
     max_seconds: int | None = None,
+    parent_step: Step | None = None,
 ) -> Run:
-    """Create a queued run of ``swarm`` on ``task``; a worker begins it after commit."""
+    """Create a queued run of ``swarm`` on ``task``; a worker begins it after commit.
+
+    With ``parent_step`` the run is a child run carrying out that step of a
+    parent run (the step's member is this swarm); its result becomes the step's.
+    """
     check_start_run(swarm=swarm, task=task, max_steps=max_steps, max_cost=max_cost, max_seconds=max_seconds)
-    members = list(swarm.members.select_related("agent"))
+    depth = parent_step.run.depth + 1 if parent_step is not None else 0
+    if depth > _conf("MAX_RUN_NESTING"):
+        raise FieldsError(
+            f"Swarms nest at most {_conf('MAX_RUN_NESTING')} deep.", fields={"swarm": ["Nesting limit reached."]}
+        )
+    members = list(swarm.members.select_related("agent", "child_swarm"))
     run = Run.objects.create(
         swarm=swarm,
         owner=user,
         task=task.strip(),
         strategy=swarm.strategy,
         strategy_config=swarm.strategy_config,
-        roster=[[m.agent.name, m.agent_id] for m in members],
+        roster=[[m.name, m.agent_id, m.child_swarm_id] for m in members],
+        parent_step=parent_step,
+        depth=depth,
         max_steps=_effective(max_steps, swarm.max_steps, _conf("DEFAULT_MAX_STEPS")),
         max_cost=_effective(max_cost, swarm.max_cost),
         max_seconds=_effective(max_seconds, swarm.max_seconds, _conf("DEFAULT_MAX_SECONDS")),
@@ -234,10 +258,11 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
             if reason:
                 _finish(run, RunStatus.BUDGET_EXHAUSTED, log, error=f"Budget exhausted: {reason}.")
                 break
-            agent_id = run.agent_id(action.agent)
-            if agent_id is None:
+            member = run.member(action.agent)
+            if member is None:
                 _finish(run, RunStatus.FAILED, log, error=f"Strategy asked for unknown agent {action.agent!r}.")
                 break
+            agent_id, child_swarm_id = member
             calls = run.agent_calls.get(action.agent, 0)
             run.agent_calls[action.agent] = calls + 1
             run.steps_started += 1
@@ -246,6 +271,7 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
                 key=action.key,
                 index=run.steps_started,
                 agent_id=agent_id,
+                child_swarm_id=child_swarm_id,
                 agent_name=action.agent,
                 room=room_cache.get(action.room) if action.room else None,
                 call_index=calls,
@@ -317,6 +343,10 @@ def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", err
         for step in outstanding:
             step.status, step.outcome = StepStatus.CANCELLED, StepOutcome.CANCELLED.value
             log.append(EventKind.STEP_FINISHED, step_data(step))
+    if any(step.child_swarm_id for step in outstanding):
+        transaction.on_commit(lambda run_id=run.pk: _dispatch_cancel_children(run_id))
+    if run.parent_step_id is not None:
+        transaction.on_commit(lambda run_id=run.pk: _dispatch_child_finished(run_id))
     for request in HumanRequest.objects.filter(run=run, status=HumanRequestStatus.PENDING):
         request.status = HumanRequestStatus.CANCELLED
         request.save(update_fields=["status"])
@@ -399,6 +429,8 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
     step = Step.objects.select_related("agent", "room", "run").filter(pk=step_id, status=StepStatus.QUEUED).first()
     if step is None:
         return False  # gone, taken or finished: a duplicate delivery
+    if step.child_swarm_id is not None:
+        return _start_child_run(step)
     if step.agent is None:
         return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists."))
     try:
@@ -435,6 +467,54 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
     return complete_step(step, claim.token, result)
 
 
+def _start_child_run(step: Step) -> bool:
+    """A step whose member is a swarm: run that swarm on the step's input as a child run.
+
+    The step stays running without a lease (the child run is the unit of work
+    now; the sweeper leaves it alone) until the child run ends.
+    """
+    claim = claim_step(step)
+    if claim is None:
+        return False
+    Step.objects.filter(pk=step.pk).update(lease_expires_at=None)
+    child_swarm = Swarm.objects.filter(pk=step.child_swarm_id).first()
+    try:
+        if child_swarm is None:
+            raise FieldsError("The member swarm no longer exists.", fields={"swarm": ["Deleted."]})
+        child = start_run(swarm=child_swarm, task=step.input, user=step.run.owner, parent_step=step)
+    except FieldsError as exc:
+        return complete_step(step, claim.token, StepResult(StepOutcome.ERROR, error=str(exc)))
+    Step.objects.filter(pk=step.pk).update(data={"child_run": child.pk})
+    return True
+
+
+def child_run_finished(run_id: int) -> bool:
+    """A child run ended: its result (or failure) completes the parent's step."""
+    child = Run.objects.filter(pk=run_id).select_related("parent_step").first()
+    if child is None or child.parent_step is None or child.is_active:
+        return False
+    if child.status == RunStatus.SUCCEEDED:
+        result = StepResult(StepOutcome.SUCCESS, content=child.result)
+    else:
+        result = StepResult(
+            StepOutcome.ERROR, error=f"Child run #{child.pk} {child.get_status_display().lower()}: {child.error}"
+        )
+    result = replace(result, usage=Usage(cost=child.cost, completion_tokens=child.tokens), data={"child_run": child.pk})
+    return _record_result(child.parent_step, result, outstanding=True)
+
+
+def cancel_child_runs(run_id: int) -> int:
+    """The parent run ended: cancel its child runs that are still going."""
+    cancelled = 0
+    for child in Run.objects.filter(parent_step__run_id=run_id, status__in=RunStatus.active()):
+        try:
+            cancel_run(run_id=child.pk, user=None, reason=f"The parent run #{run_id} ended.")
+            cancelled += 1
+        except Conflict:
+            pass
+    return cancelled
+
+
 def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     """Record ``result`` for a step claimed with ``token`` and feed it to the strategy.
 
@@ -465,7 +545,7 @@ def change_run_members(run_id: int, *, joined=(), left=(), by: str = "") -> None
         if run is None or not run.is_active:
             return
         names_in = [a.name for a in joined if run.agent_id(a.name) is None]
-        run.roster = [*run.roster, *[[a.name, a.pk] for a in joined if a.name in names_in]]
+        run.roster = [*run.roster, *[[a.name, a.pk, None] for a in joined if a.name in names_in]]
         names_out = [a.name for a in left if run.agent_id(a.name) is not None]
         if not names_in and not names_out:
             return

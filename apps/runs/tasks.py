@@ -18,3 +18,13 @@ def execute_step(step_id: int) -> None:
 @shared_task(name="runs.sweep")
 def sweep() -> None:
     services.sweep()
+
+
+@shared_task(name="runs.child_run_finished")
+def child_run_finished(run_id: int) -> None:
+    services.child_run_finished(run_id)
+
+
+@shared_task(name="runs.cancel_child_runs")
+def cancel_child_runs(run_id: int) -> None:
+    services.cancel_child_runs(run_id)

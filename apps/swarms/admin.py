@@ -9,6 +9,7 @@ from .services import check_strategy
 
 class SwarmMemberInline(admin.TabularInline):
     model = SwarmMember
+    fk_name = "swarm"
     extra = 0
 
 

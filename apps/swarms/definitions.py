@@ -98,7 +98,11 @@ def import_definition(owner, files: Mapping[str, str]) -> Swarm:
 def export_definition(swarm: Swarm) -> str:
     """The swarm as one YAML file that imports back: its members, their ancestors
     (so levels and privileges have their creators) and their active descendants."""
-    members = [m.agent for m in swarm.members.select_related("agent")]
+    rows = list(swarm.members.select_related("agent", "child_swarm"))
+    if any(m.child_swarm_id for m in rows):
+        nested = ", ".join(m.name for m in rows if m.child_swarm_id)
+        raise DefinitionError([Problem("members", f"Swarms with swarm members ({nested}) cannot be exported yet.")])
+    members = [m.agent for m in rows]
     included: dict[int, Agent] = {}
     for agent in members:
         current: Agent | None = agent

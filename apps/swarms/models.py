@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.text import slugify
 
 from apps.engine.strategies.registry import DESCRIPTIONS, StrategyName
 
@@ -23,7 +24,9 @@ class Swarm(models.Model):
     description = models.TextField(blank=True)
     strategy = models.CharField(max_length=40, choices=Strategy.choices)
     strategy_config = models.JSONField(default=dict, blank=True)
-    agents = models.ManyToManyField("agents.Agent", through="SwarmMember", related_name="swarms")
+    agents = models.ManyToManyField(
+        "agents.Agent", through="SwarmMember", through_fields=("swarm", "agent"), related_name="swarms"
+    )
     # Default budget for runs of this swarm; a run may tighten it.
     max_steps = models.PositiveIntegerField(null=True, blank=True)
     max_cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
@@ -39,17 +42,41 @@ class Swarm(models.Model):
         return self.name
 
     def member_names(self) -> list[str]:
-        return [m.agent.name for m in self.members.select_related("agent")]
+        return [m.name for m in self.members.select_related("agent", "child_swarm")]
+
+    @property
+    def member_name(self) -> str:
+        """How a parent swarm's strategy refers to this swarm when it is a member."""
+        return slugify(self.name) or f"swarm-{self.pk}"
 
 
 class SwarmMember(models.Model):
+    """A member is an agent, or another swarm (a step on it runs that swarm as a child run)."""
+
     swarm = models.ForeignKey(Swarm, on_delete=models.CASCADE, related_name="members")
-    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="memberships")
+    agent = models.ForeignKey(
+        "agents.Agent", on_delete=models.PROTECT, related_name="memberships", null=True, blank=True
+    )
+    child_swarm = models.ForeignKey(
+        Swarm, on_delete=models.PROTECT, related_name="parent_memberships", null=True, blank=True
+    )
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["position", "id"]
-        constraints = [models.UniqueConstraint(fields=["swarm", "agent"], name="member_unique_agent_per_swarm")]
+        constraints = [
+            models.UniqueConstraint(fields=["swarm", "agent"], name="member_unique_agent_per_swarm"),
+            models.UniqueConstraint(fields=["swarm", "child_swarm"], name="member_unique_child_per_swarm"),
+            models.CheckConstraint(
+                condition=models.Q(agent__isnull=False, child_swarm__isnull=True)
+                | models.Q(agent__isnull=True, child_swarm__isnull=False),
+                name="member_is_an_agent_or_a_swarm",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.agent} in {self.swarm}"
+        return f"{self.name} in {self.swarm}"
+
+    @property
+    def name(self) -> str:
+        return self.agent.name if self.agent_id else self.child_swarm.member_name

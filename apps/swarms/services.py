@@ -29,30 +29,69 @@ def check_strategy(strategy: str, config: Any, member_names: Sequence[str]) -> N
         raise FieldsError(exc.message, fields=fields, code=exc.code) from None
 
 
-def _resolve_members(owner, agents: Sequence[Agent | int | str]) -> list[Agent]:
-    resolved: list[Agent] = []
+Member = Agent | Swarm
+
+
+def _resolve_members(owner, refs: Sequence[Agent | Swarm | int | str], *, parent: Swarm | None = None) -> list[Member]:
+    """Agents (instances, ids or names) and swarms (instances or ``"swarm:<name or id>"``) of ``owner``."""
+    resolved: list[Member] = []
     missing: list[str] = []
-    for ref in agents:
-        if isinstance(ref, Agent):
-            agent = ref if ref.owner_id == owner.pk else None
+    for ref in refs:
+        member: Member | None
+        if isinstance(ref, Agent | Swarm):
+            member = ref if ref.owner_id == owner.pk else None
         elif isinstance(ref, int):
-            agent = Agent.objects.filter(owner=owner, pk=ref).first()
+            member = Agent.objects.filter(owner=owner, pk=ref).first()
+        elif isinstance(ref, str) and ref.startswith("swarm:"):
+            key = ref.removeprefix("swarm:")
+            swarms = Swarm.objects.filter(owner=owner)
+            member = swarms.filter(pk=int(key)).first() if key.isdigit() else swarms.filter(name=key).first()
         else:
-            agent = Agent.objects.filter(owner=owner, name=ref).first()
-        if agent is None:
-            missing.append(str(ref.pk if isinstance(ref, Agent) else ref))
+            member = Agent.objects.filter(owner=owner, name=ref).first()
+        if member is None:
+            missing.append(str(getattr(ref, "pk", ref)))
         else:
-            resolved.append(agent)
+            resolved.append(member)
     if missing:
         raise FieldsError(
-            "Unknown agents.",
-            fields={"members": [f"Unknown agent: {m}." for m in missing]},
+            "Unknown members.",
+            fields={"members": [f"Unknown member: {m}." for m in missing]},
             code=ErrorCode.UNKNOWN_AGENT,
         )
-    names = [a.name for a in resolved]
+    names = [_member_name(m) for m in resolved]
     if len(set(names)) != len(names):
-        raise FieldsError("Duplicate members.", fields={"members": ["An agent can be a member only once."]})
+        raise FieldsError("Duplicate members.", fields={"members": ["Each member (agent or swarm) appears once."]})
+    if parent is not None:
+        for member in resolved:
+            if isinstance(member, Swarm) and (member.pk == parent.pk or _contains(member, parent)):
+                raise FieldsError(
+                    "A swarm cannot contain itself.",
+                    fields={"members": [f"Swarm {member.name!r} contains {parent.name!r}: that would be a cycle."]},
+                )
     return resolved
+
+
+def _member_name(member: Member) -> str:
+    return member.name if isinstance(member, Agent) else member.member_name
+
+
+def _contains(swarm: Swarm, target: Swarm, seen: set[int] | None = None) -> bool:
+    """Whether ``swarm`` has ``target`` among its members, directly or through child swarms."""
+    seen = seen if seen is not None else set()
+    if swarm.pk in seen:
+        return False
+    seen.add(swarm.pk)
+    for child in Swarm.objects.filter(parent_memberships__swarm=swarm):
+        if child.pk == target.pk or _contains(child, target, seen):
+            return True
+    return False
+
+
+def _members(swarm: Swarm, resolved: list[Member]) -> list[SwarmMember]:
+    return [
+        SwarmMember(swarm=swarm, position=i, **({"agent": m} if isinstance(m, Agent) else {"child_swarm": m}))
+        for i, m in enumerate(resolved)
+    ]
 
 
 @transaction.atomic
@@ -61,7 +100,7 @@ def create_swarm(
     owner,
     name: str,
     strategy: str,
-    members: Sequence[Agent | int | str],
+    members: Sequence[Agent | Swarm | int | str],
     strategy_config: dict[str, Any] | None = None,
     description: str = "",
     max_steps: int | None = None,
@@ -76,7 +115,7 @@ def create_swarm(
     agents = _resolve_members(owner, members)
     if not agents:
         raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-    check_strategy(strategy, config, [a.name for a in agents])
+    check_strategy(strategy, config, [_member_name(a) for a in agents])
     swarm = Swarm.objects.create(
         owner=owner,
         name=name,
@@ -87,23 +126,26 @@ def create_swarm(
         max_cost=max_cost,
         max_seconds=max_seconds,
     )
-    SwarmMember.objects.bulk_create(SwarmMember(swarm=swarm, agent=a, position=i) for i, a in enumerate(agents))
+    SwarmMember.objects.bulk_create(_members(swarm, agents))
     return swarm
 
 
 @transaction.atomic
-def update_swarm(swarm: Swarm, *, members: Sequence[Agent | int | str] | None = None, **changes: Any) -> Swarm:
+def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] | None = None, **changes: Any) -> Swarm:
     for field in ("name", "description", "strategy", "strategy_config", "max_steps", "max_cost", "max_seconds"):
         if field in changes:
             setattr(swarm, field, changes[field])
     if Swarm.objects.filter(owner=swarm.owner, name=swarm.name).exclude(pk=swarm.pk).exists():
         raise FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {swarm.name!r}."]})
-    agents = _resolve_members(swarm.owner, members) if members is not None else [m.agent for m in swarm.members.all()]
+    if members is not None:
+        agents = _resolve_members(swarm.owner, members, parent=swarm)
+    else:
+        agents = [m.agent or m.child_swarm for m in swarm.members.select_related("agent", "child_swarm")]
     if not agents:
         raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-    check_strategy(swarm.strategy, swarm.strategy_config, [a.name for a in agents])
+    check_strategy(swarm.strategy, swarm.strategy_config, [_member_name(a) for a in agents])
     swarm.save()
     if members is not None:
         swarm.members.all().delete()
-        SwarmMember.objects.bulk_create(SwarmMember(swarm=swarm, agent=a, position=i) for i, a in enumerate(agents))
+        SwarmMember.objects.bulk_create(_members(swarm, agents))
     return swarm
