@@ -81,6 +81,7 @@ class Command(BaseCommand):
             for index in range(1, step_workers() + 1):
                 self._start(f"worker {index}", worker_command("steps", loglevel="WARNING", index=index), env)
             self._start("beat", worker_command("beat", loglevel="WARNING"), env)
+            self._wait_for_port(host, port)
             self.stdout.write(self.style.SUCCESS(f"\nSwarmWeb is running at http://{host}:{port}/  (Ctrl-C to stop)\n"))
             self._wait()
         except KeyboardInterrupt:
@@ -128,6 +129,20 @@ class Command(BaseCommand):
                 return local
             time.sleep(0.1)
         raise CommandError("The local Redis did not start; see its output above.")
+
+    def _wait_for_port(self, host: str, port: int, timeout: float = 60.0) -> None:
+        """Return once the web server accepts connections, so the printed URL works when shown."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.children:
+                if process.poll() is not None:
+                    raise CommandError(f"{name} exited with code {process.returncode} while starting.")
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise CommandError(f"The web server did not start listening on {host}:{port} within {timeout:.0f}s.")
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         process = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, start_new_session=True)
