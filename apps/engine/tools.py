@@ -21,6 +21,15 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """What a model is told about a tool: its name, purpose and JSON-Schema parameters."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
 class ToolResult:
     ok: bool
     content: str
@@ -29,6 +38,10 @@ class ToolResult:
 
 
 class ToolHost(Protocol):
+    def specs(self) -> list[ToolSpec]:
+        """The tools the current agent may be offered (what it holds the privileges for)."""
+        ...
+
     def call(self, call: ToolCall) -> ToolResult:
         """Run one tool call for the current agent, checking its privileges first."""
         ...
@@ -36,6 +49,9 @@ class ToolHost(Protocol):
 
 class NoTools:
     """The host used where no tools are available: every call is refused."""
+
+    def specs(self) -> list[ToolSpec]:
+        return []
 
     def call(self, call: ToolCall) -> ToolResult:
         return ToolResult(False, f"No tools are available here (asked for {call.name!r}).", error_code="no_tools")

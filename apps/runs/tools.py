@@ -20,16 +20,52 @@ from apps.agents.models import Agent
 from apps.core.errors import FieldsError
 from apps.engine.errors import EngineError
 from apps.engine.governance import GovernanceError
-from apps.engine.tools import ToolCall, ToolResult
+from apps.engine.tools import ToolCall, ToolResult, ToolSpec
 
 from .models import Step
 
-TOOL_DESCRIPTIONS = {
-    "spawn_agent": "Create a sub-agent one level below you: name, provider, config, optional privileges, "
-    "instructions, description. It joins this run.",
-    "terminate_agent": "Terminate one of your descendants (and its sub-agents): name, optional reason.",
-    "send_message": "Send a direct message to an agent on your talks-to list: to, content.",
-    "broadcast": "Post to a room you belong to (needs the 'broadcast' privilege): room, content.",
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+_TEXT = {"type": "string"}
+TOOL_SPECS = {
+    "spawn_agent": ToolSpec(
+        "spawn_agent",
+        "Create a sub-agent one level below you; it joins this run. Its privileges must be a subset of yours.",
+        _object(
+            {
+                "name": _TEXT,
+                "provider": {"type": "string", "enum": ["skill", "scripted", "openai"]},
+                "config": {"type": "object"},
+                "privileges": {"type": "array", "items": _TEXT},
+                "instructions": _TEXT,
+                "description": _TEXT,
+            },
+            ["name", "provider", "config"],
+        ),
+    ),
+    "terminate_agent": ToolSpec(
+        "terminate_agent",
+        "Terminate one of your descendants and its sub-agents.",
+        _object({"name": _TEXT, "reason": _TEXT}, ["name"]),
+    ),
+    "send_message": ToolSpec(
+        "send_message",
+        "Send a direct message to an agent on your talks-to list.",
+        _object({"to": _TEXT, "content": _TEXT}, ["to", "content"]),
+    ),
+    "broadcast": ToolSpec(
+        "broadcast", "Post to a room you belong to.", _object({"room": _TEXT, "content": _TEXT}, ["room", "content"])
+    ),
+}
+# The privilege that makes each tool worth offering (the call is still checked when it happens).
+TOOL_PRIVILEGES = {
+    "spawn_agent": "spawn",
+    "terminate_agent": "terminate",
+    "send_message": "message",
+    "broadcast": "broadcast",
 }
 
 
@@ -41,6 +77,10 @@ class RunToolHost:
         self.agent = agent
         self.run = step.run
         self.calls: list[dict[str, Any]] = []
+
+    def specs(self) -> list[ToolSpec]:
+        held = set(self.agent.privileges)
+        return [spec for name, spec in TOOL_SPECS.items() if TOOL_PRIVILEGES[name] in held]
 
     def call(self, call: ToolCall) -> ToolResult:
         handlers: dict[str, Callable[[Mapping[str, Any]], ToolResult]] = {

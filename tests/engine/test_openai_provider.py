@@ -1,5 +1,7 @@
 """The OpenAI-compatible provider against a local server speaking the protocol."""
 
+import json
+
 import pytest
 
 from apps.engine.executor import run_agent_step
@@ -90,3 +92,57 @@ def test_an_unreachable_endpoint_fails_cleanly():
     )
     result = run_agent_step(spec, StepRequest(task="t", input="hi"))
     assert result.outcome is StepOutcome.ERROR and "Could not reach" in result.error
+
+
+class Adder:
+    """A real ToolHost with one tool, recording what it was asked."""
+
+    def __init__(self):
+        self.calls = []
+
+    def specs(self):
+        from apps.engine.tools import ToolSpec
+
+        params = {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+            "additionalProperties": False,
+        }
+        return [ToolSpec("add", "Add two numbers.", params)]
+
+    def call(self, call):
+        from apps.engine.tools import ToolResult
+
+        self.calls.append(dict(call.arguments))
+        return ToolResult(True, str(call.arguments["a"] + call.arguments["b"]))
+
+
+def test_the_model_calls_tools_and_gets_their_results_back(server):
+    server.responses += [
+        ScriptedResponse(tool_calls=[("add", '{"a": 2, "b": 3}'), ("add", '{"a": "two"}')], usage=(10, 5)),
+        ScriptedResponse(content="2 + 3 = 5", usage=(20, 4)),
+    ]
+    host = Adder()
+    result = run_agent_step(agent(server), StepRequest(task="t", input="add 2 and 3"), tools=host)
+    assert result.ok and result.content == "2 + 3 = 5", result.error
+    assert host.calls == [{"a": 2, "b": 3}]  # the invalid call never reached the tool
+    first, second = server.requests
+    assert first["tools"][0]["function"]["name"] == "add" and first["stream"] is False
+    tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
+    assert json.loads(tool_messages[0]["content"]) == {"ok": True, "content": "5", "error_code": ""}
+    assert json.loads(tool_messages[1]["content"])["error_code"] == "invalid_arguments"
+    assert second["messages"][-3]["tool_calls"][0]["id"] == "call_0"
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (30, 9)
+    assert [c["ok"] for c in result.data["tool_calls"]] == [True, False]
+
+
+def test_three_identical_failing_calls_stop_the_loop(server):
+    server.responses += [ScriptedResponse(tool_calls=[("nope", "{}")]) for _ in range(4)]
+    result = run_agent_step(agent(server), StepRequest(task="t", input="go"), tools=Adder())
+    assert result.outcome is StepOutcome.ERROR and "three times" in result.error
+
+
+def test_without_tools_on_offer_no_tools_are_sent(server):
+    run_agent_step(agent(server), StepRequest(task="t", input="hi"))
+    assert "tools" not in server.requests[0]

@@ -125,3 +125,39 @@ def test_direct_messages_follow_talks_to_and_broadcasts_need_the_privilege_and_t
     assert list(run.messages.filter(room__name="ops").values_list("content", flat=True)) == ["all hands"]
     denials = AuditEntry.objects.filter(allowed=False).order_by("id")
     assert [(d.action, d.rule) for d in denials] == [("message", "not_in_talks_to"), ("broadcast", "not_a_room_member")]
+
+
+@pytest.mark.django_db
+def test_an_llm_director_spawns_a_worker_through_function_calling(alice, make_agent, make_swarm):
+    import json
+
+    from tests.support.openai_server import LocalOpenAIServer, ScriptedResponse
+
+    server = LocalOpenAIServer().start()
+    try:
+        hire = {"name": "helper", "provider": "skill", "config": {"skill": "echo", "template": "helper: {{ input }}"}}
+        server.responses += [
+            ScriptedResponse(tool_calls=[("spawn_agent", json.dumps(hire))]),
+            ScriptedResponse(content="I hired a helper."),
+            ScriptedResponse(content="Thanks, helper. Done."),
+        ]
+        llm = make_agent(
+            "chief",
+            provider="openai",
+            privileges=["spawn", "model.local-model", "tool.echo"],
+            config={"base_url": server.base_url, "model": "local-model", "timeout_s": 5},
+        )
+        run = drive(
+            services.start_run(
+                swarm=make_swarm(agents=[llm], strategy_config={"max_turns": 3}), task="Get help", user=alice
+            )
+        )
+    finally:
+        server.stop()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert speakers(run) == ["chief", "helper", "chief"]
+    offered = {t["function"]["name"] for t in server.requests[0]["tools"]}
+    assert offered == {"spawn_agent"}  # only what its privileges allow
+    helper = Agent.objects.get(name="helper")
+    assert (helper.parent.name, helper.level, helper.privileges) == ("chief", 2, ["tool.echo"])
+    assert run.steps.get(index=1).data["tool_calls"][0]["ok"] is True

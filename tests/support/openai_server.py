@@ -24,6 +24,7 @@ class ScriptedResponse:
     usage: tuple[int, int] | None = (12, 7)
     error_message: str = "boom"
     retry_after: str | None = None
+    tool_calls: list[tuple[str, str]] | None = None  # (function name, JSON arguments) asked of the client
 
 
 @dataclass
@@ -58,6 +59,16 @@ class LocalOpenAIServer:
                 if body.get("stream"):
                     self._stream(body, scripted)
                 else:
+                    message = {"role": "assistant", "content": scripted.content}
+                    if scripted.tool_calls:
+                        message = {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+                                for i, (n, a) in enumerate(scripted.tool_calls)
+                            ],
+                        }
                     payload = {
                         "id": "chatcmpl-local",
                         "object": "chat.completion",
@@ -65,7 +76,7 @@ class LocalOpenAIServer:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": scripted.content},
+                                "message": message,
                                 "finish_reason": "stop",
                             }
                         ],

@@ -4,12 +4,19 @@ Config::
 
     {"base_url": "http://127.0.0.1:11434/v1", "model": "llama3.2",
      "api_key_env": "OPENAI_API_KEY", "temperature": 0.7, "max_tokens": 512,
-     "stream": true, "timeout_s": 60, "max_retries": 2,
+     "stream": true, "timeout_s": 60, "max_retries": 2, "max_tool_rounds": 5,
      "prompt_price_per_1k": "0.00015", "completion_price_per_1k": "0.0006"}
 
 The API key is read from the named environment variable at call time, never
 stored. Streaming uses server-sent events; deltas go to ``on_token``.
 Rate limits and server errors are retried with exponential backoff.
+
+When the step offers tools (the agent holds the privileges for some), the
+request carries them as functions and the provider runs the tool loop:
+every call in a turn is answered in order, arguments are checked against the
+tool's JSON Schema (a bad call goes back to the model as a tool error, not a
+crash), until the model answers or ``max_tool_rounds`` is reached; three
+identical failing calls in a row stop the loop. Tool turns are not streamed.
 """
 
 from __future__ import annotations
@@ -25,10 +32,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import jsonschema
 
 from ..config import ConfigReader
 from ..errors import AgentConfigError, ProviderError, ProviderTimeout
-from ..tools import ToolHost
+from ..tools import ToolCall, ToolHost, ToolResult, ToolSpec
 from ..values import AgentSpec, StepRequest, Usage
 from .base import Reply, TokenSink
 
@@ -48,6 +56,7 @@ class OpenAIConfig:
     stream: bool
     timeout_s: float
     max_retries: int
+    max_tool_rounds: int
     prompt_price_per_1k: Decimal
     completion_price_per_1k: Decimal
 
@@ -119,6 +128,7 @@ class OpenAICompatibleProvider:
             stream=reader.boolean("stream", True),
             timeout_s=reader.number("timeout_s", 60, minimum=1, maximum=3600) or 60.0,
             max_retries=reader.integer("max_retries", 2, minimum=0, maximum=10) or 0,
+            max_tool_rounds=reader.integer("max_tool_rounds", 5, minimum=1, maximum=50) or 5,
             prompt_price_per_1k=_price(reader, "prompt_price_per_1k"),
             completion_price_per_1k=_price(reader, "completion_price_per_1k"),
         )
@@ -150,11 +160,28 @@ class OpenAICompatibleProvider:
             body["stream_options"] = {"include_usage": True}
         timeout = min(config.timeout_s, request.timeout_s)
         url = f"{config.base_url}/chat/completions"
+        specs = tools.specs() if tools is not None else []
+        data: dict[str, Any] = {"model": config.model}
+        if specs:
+            assert tools is not None
+            content, prompt_tokens, completion_tokens, calls = self._tool_loop(
+                config, url, headers, body, timeout, tools
+            )
+            data["tool_calls"] = calls
+        else:
+            content, prompt_tokens, completion_tokens = self._retrying(
+                config, url, lambda: self._call(url, headers, body, timeout, on_token)
+            )
+        cost = (config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens) / 1000
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
+        return Reply(content, usage=usage, data=data)
+
+    @staticmethod
+    def _retrying(config: OpenAIConfig, url: str, attempt_call):
         attempt = 0
         while True:
             try:
-                content, prompt_tokens, completion_tokens = self._call(url, headers, body, timeout, on_token)
-                break
+                return attempt_call()
             except ProviderError as exc:
                 if not exc.retryable or attempt >= config.max_retries:
                     raise
@@ -162,9 +189,91 @@ class OpenAICompatibleProvider:
                 logger.warning("Retrying %s after %s (attempt %d): %s", url, delay, attempt + 1, exc)
                 time.sleep(delay)
                 attempt += 1
-        cost = (config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens) / 1000
-        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
-        return Reply(content, usage=usage, data={"model": config.model, "attempts": attempt + 1})
+
+    def _tool_loop(
+        self,
+        config: OpenAIConfig,
+        url: str,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        timeout: float,
+        tools: ToolHost,
+    ) -> tuple[str, int, int, list[dict[str, Any]]]:
+        specs = {spec.name: spec for spec in tools.specs()}
+        body = {
+            **body,
+            "stream": False,
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {"name": s.name, "description": s.description, "parameters": dict(s.parameters)},
+                }
+                for s in specs.values()
+            ],
+        }
+        body.pop("stream_options", None)
+        messages = list(body["messages"])
+        prompt_tokens = completion_tokens = 0
+        calls: list[dict[str, Any]] = []
+        failures: list[tuple[str, str]] = []
+        for _round in range(config.max_tool_rounds + 1):
+            payload = self._retrying(
+                config, url, lambda: self._post(url, headers, {**body, "messages": messages}, timeout)
+            )
+            used = _usage(payload.get("usage")) or (0, 0)
+            prompt_tokens, completion_tokens = prompt_tokens + used[0], completion_tokens + used[1]
+            try:
+                message = payload["choices"][0]["message"]
+            except (KeyError, IndexError, TypeError):
+                raise ProviderError(f"Malformed chat completion: {str(payload)[:300]}") from None
+            requested = message.get("tool_calls") or []
+            if not requested:
+                return message.get("content") or "", prompt_tokens, completion_tokens, calls
+            messages.append({"role": "assistant", "content": message.get("content"), "tool_calls": requested})
+            for tool_call in requested:
+                name = str((tool_call.get("function") or {}).get("name", ""))
+                raw = (tool_call.get("function") or {}).get("arguments") or "{}"
+                result = _run_tool(tools, specs, name, raw)
+                calls.append(
+                    {
+                        "tool": name,
+                        "arguments": raw,
+                        "ok": result.ok,
+                        "content": result.content,
+                        "error_code": result.error_code,
+                    }
+                )
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": tool_call.get("id", name),
+                        "content": json.dumps(
+                            {"ok": result.ok, "content": result.content, "error_code": result.error_code}
+                        ),
+                    }
+                )
+                failures = [*failures, (name, raw)] if not result.ok else []
+                if len(failures) >= 3 and len(set(failures[-3:])) == 1:
+                    raise ProviderError(f"The model repeated the same failing call to {name!r} three times; stopped.")
+        raise ProviderError(f"No answer after {config.max_tool_rounds} rounds of tool calls; stopped.")
+
+    def _post(self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0))) as client:
+                response = client.post(url, headers=headers, json=body)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"{url} did not answer within {timeout:g}s ({type(exc).__name__}).") from None
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"Could not reach {url}: {exc}", retryable=True) from None
+        if response.status_code >= 400:
+            raise ProviderError(
+                f"{url} answered HTTP {response.status_code}: {_error_text(response)}",
+                retryable=response.status_code in RETRYABLE_STATUS,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(f"Malformed chat completion: {response.text[:300]}") from None
 
     def _call(
         self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float, on_token: TokenSink | None
@@ -186,6 +295,23 @@ class OpenAICompatibleProvider:
             raise ProviderTimeout(f"{url} did not answer within {timeout:g}s ({type(exc).__name__}).") from None
         except httpx.HTTPError as exc:
             raise ProviderError(f"Could not reach {url}: {exc}", retryable=True) from None
+
+
+def _run_tool(tools: ToolHost, specs: Mapping[str, ToolSpec], name: str, raw: str) -> ToolResult:
+    """One tool call from the model: check the name and arguments, then run it. Never raises."""
+    if name not in specs:
+        return ToolResult(
+            False, f"There is no tool {name!r} here. Tools: {', '.join(specs) or 'none'}.", error_code="unknown_tool"
+        )
+    try:
+        arguments = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(arguments, dict):
+            raise ValueError("arguments must be a JSON object")
+        jsonschema.validate(arguments, dict(specs[name].parameters))
+    except (ValueError, jsonschema.ValidationError) as exc:
+        message = getattr(exc, "message", str(exc))
+        return ToolResult(False, f"Invalid arguments for {name}: {message}", error_code="invalid_arguments")
+    return tools.call(ToolCall(name, arguments))
 
 
 def _error_text(response: httpx.Response) -> str:
