@@ -28,6 +28,21 @@ def setup_django(redis_db: int = 14) -> None:
     call_command("migrate", verbosity=0)
 
 
+def fresh_owner(username: str):
+    """A benchmark user with no agents, swarms or runs left from an earlier run."""
+    from django.contrib.auth import get_user_model
+
+    from apps.agents.models import Agent
+    from apps.runs.models import Run
+    from apps.swarms.models import Swarm
+
+    owner, _ = get_user_model().objects.get_or_create(username=username)
+    Run.objects.filter(owner=owner).delete()
+    Swarm.objects.filter(owner=owner).delete()
+    Agent.objects.filter(owner=owner).delete()
+    return owner
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     if not ordered:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import record, setup_django
+from _common import fresh_owner, record, setup_django
 from step_overhead import start_workers, wait
 
 TARGET = 1.3
@@ -33,21 +33,14 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_django()
-    from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from apps.agents.models import Agent
     from apps.agents.services import create_agent
     from apps.runs import services
-    from apps.runs.models import Run
-    from apps.swarms.models import Swarm
     from apps.swarms.services import create_swarm
     from celery_worker.worker import step_worker_concurrency, step_workers
 
-    owner, _ = get_user_model().objects.get_or_create(username="bench-dag")
-    Run.objects.filter(owner=owner).delete()
-    Swarm.objects.filter(owner=owner).delete()
-    Agent.objects.filter(owner=owner).delete()
+    owner = fresh_owner("bench-dag")
     waiter = create_agent(
         owner=owner,
         name="waiter",

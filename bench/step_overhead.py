@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, percentile, record, setup_django
+from _common import fresh_owner, median, percentile, record, setup_django
 
 TARGET_RATIO = 3.0
 TARGET_STEPS_PER_S = 150.0
@@ -84,19 +84,14 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_django()
-    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from apps.agents.models import Agent
     from apps.runs import services
     from apps.runs.models import Run
-    from apps.swarms.models import Swarm
     from apps.swarms.services import create_swarm
 
-    owner, _ = get_user_model().objects.get_or_create(username="bench")
-    Run.objects.filter(owner=owner).delete()
-    Swarm.objects.filter(owner=owner).delete()
-    Agent.objects.filter(owner=owner).delete()
+    owner = fresh_owner("bench")
     noop = Agent.objects.create(
         owner=owner, name="noop", provider="scripted", config={"replies": ["ok"], "cycle": True}
     )

@@ -12,7 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import Conflict, NotAllowed
+from apps.core.errors import Conflict
 from apps.engine.definitions import DefinitionError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.governance import GovernanceError
@@ -51,9 +51,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         # The code names the rule that was broken; ``fields.privilege`` the privilege at stake.
         return Response(error_body(exc.rule.value, exc.message, exc.fields), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, EngineError):
-        if isinstance(exc, NotAllowed):
-            http = status.HTTP_403_FORBIDDEN
-        elif exc.code == ErrorCode.NOT_FOUND:
+        if exc.code == ErrorCode.NOT_FOUND:
             http = status.HTTP_404_NOT_FOUND
         elif isinstance(exc, Conflict):
             http = status.HTTP_409_CONFLICT

@@ -16,9 +16,5 @@ class FieldsError(EngineError):
         super().__init__(message, fields=fields, code=code)
 
 
-class NotAllowed(EngineError):
-    code = ErrorCode.PERMISSION_DENIED
-
-
 class Conflict(EngineError):
     """The action does not fit the object's current state (a finished run, an answered request)."""

@@ -30,11 +30,12 @@ class StepOutcome(StrEnum):
 
 
 class EventKind(StrEnum):
-    """Kinds of run events. Each is persisted in the run's append-only log."""
+    """Kinds of run events. All are persisted in the run's append-only log except the
+    live-only ones (``STEP_STARTED``, ``STEP_DELTA``), which are relayed as they happen."""
 
     RUN_STATUS = "run.status"
     STEP_QUEUED = "step.queued"
-    STEP_STARTED = "step.started"
+    STEP_STARTED = "step.started"  # live only: the step row keeps started_at
     STEP_FINISHED = "step.finished"
     MESSAGE_POSTED = "message.posted"
     HUMAN_REQUESTED = "human.requested"
@@ -42,8 +43,7 @@ class EventKind(StrEnum):
     AGENT_JOINED = "agent.joined"
     AGENT_LEFT = "agent.left"
     STRATEGY_PROGRESS = "strategy.progress"
-    # Not persisted: token deltas of a streaming step, relayed live only.
-    STEP_DELTA = "step.delta"
+    STEP_DELTA = "step.delta"  # live only: token deltas of a streaming step
 
 
 class FieldKind(StrEnum):

@@ -33,7 +33,6 @@ class _Publisher:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
-        self._pending: set[Future] = set()
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -41,7 +40,7 @@ class _Publisher:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="swarmweb-publisher", daemon=True)
                 thread.start()
-                self._loop, self._pid, self._pending = loop, os.getpid(), set()
+                self._loop, self._pid = loop, os.getpid()
             return self._loop
 
     def submit(self, group: str, message: dict[str, Any]) -> None:
@@ -49,25 +48,12 @@ class _Publisher:
         if layer is None:
             return
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._ensure_loop())
-        with self._lock:
-            self._pending.add(future)
         future.add_done_callback(self._done)
 
-    def _done(self, future: Future) -> None:
-        with self._lock:
-            self._pending.discard(future)
+    @staticmethod
+    def _done(future: Future) -> None:
         if not future.cancelled() and future.exception() is not None:
             logger.warning("Live publish failed: %s", future.exception())
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until everything submitted so far has been sent (tests, shutdown)."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            try:
-                future.result(timeout=timeout)
-            except Exception:  # already logged by _done
-                pass
 
 
 _publisher = _Publisher()
@@ -79,10 +65,6 @@ def publish_now(group: str, message: dict[str, Any]) -> None:
         _publisher.submit(group, message)
     except Exception:  # never let live fan-out break the work that produced it
         logger.warning("Could not publish to %s", group, exc_info=True)
-
-
-def flush() -> None:
-    _publisher.flush()
 
 
 def publish_run_events_on_commit(run_id: int, events: list[dict[str, Any]]) -> None:

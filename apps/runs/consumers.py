@@ -17,6 +17,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from apps.engine.values import EventKind
+
 from .access import visible_runs
 from .broadcast import run_group
 from .models import RunEvent, Step, StepStatus
@@ -79,14 +81,16 @@ class RunConsumer(AsyncWebsocketConsumer):
         if step["step_id"] in self.finished_steps or not await self._still_running(step["step_id"]):
             return  # the notice lost a race with the step's result
         if self.as_json:
-            await self.send(text_data=json.dumps({"kind": "step.started", "live": True, "data": step}))
+            await self.send(text_data=json.dumps({"kind": EventKind.STEP_STARTED, "live": True, "data": step}))
         else:
             await self.send(text_data=render_to_string("runs/_step.html", {"step": step, "oob": True}))
 
     async def step_delta(self, message: dict) -> None:
         if self.as_json:
             await self.send(
-                text_data=json.dumps({"kind": "step.delta", "step_id": message["step_id"], "text": message["text"]})
+                text_data=json.dumps(
+                    {"kind": EventKind.STEP_DELTA, "step_id": message["step_id"], "text": message["text"]}
+                )
             )
         else:
             html = render_to_string("runs/_delta.html", {"step_id": message["step_id"], "text": message["text"]})

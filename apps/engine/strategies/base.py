@@ -9,7 +9,7 @@ as a plain dict built from their own dataclass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -113,10 +113,6 @@ class Strategy(Protocol):
     """
 
     name: ClassVar[str]
-
-    def agents(self) -> Sequence[str]:
-        """Names of the agents this configuration will run (for validation)."""
-        ...
 
     def start(self, task: str) -> Transition: ...
 

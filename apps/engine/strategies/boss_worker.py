@@ -108,9 +108,6 @@ class BossWorkerStrategy:
         self.room = reader.string("room", "main")
         reader.raise_if_invalid("boss-worker")
 
-    def agents(self) -> list[str]:
-        return [self.director, *self.workers]
-
     # ---- transitions ------------------------------------------------------------
 
     def start(self, task: str) -> Transition:

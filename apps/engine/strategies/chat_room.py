@@ -55,9 +55,6 @@ class ChatRoomStrategy:
         self.on_error = reader.choice("on_error", OnError.SKIP, (OnError.SKIP, OnError.FAIL))
         reader.raise_if_invalid("chat room")
 
-    def agents(self) -> list[str]:
-        return list(dict.fromkeys(self.order))
-
     def start(self, task: str) -> Transition:
         state = ChatRoomState(task=task, order=list(self.order), last=task)
         return Transition(asdict(state), (PostMessage(self.room, "task", task, is_human=True), self._turn(state)))

@@ -264,10 +264,6 @@ class HeistStrategy:
         if problems:
             raise StrategyConfigError("Invalid HEIST workflow.", fields=problems)
 
-    def agents(self) -> list[str]:
-        names = [a for n in self.nodes for a in n.agents()]
-        return list(dict.fromkeys([*names, *([self.planner] if self.planner else [])]))
-
     # ---- transitions -----------------------------------------------------------
 
     def start(self, task: str) -> Transition:

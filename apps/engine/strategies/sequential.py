@@ -117,9 +117,6 @@ class SequentialStrategy:
             reader.error(f"{where}.ask_human.prompt", exc.message)
         return Stage(name=str(raw.get("name") or f"human-{i + 1}"), question=question)
 
-    def agents(self) -> list[str]:
-        return [s.agent for s in self.stages if s.agent]
-
     # ---- transitions -----------------------------------------------------
 
     def start(self, task: str) -> Transition:
