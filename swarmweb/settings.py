@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "apps.agents",
     "apps.swarms",
     "apps.runs",
+    "apps.memory",
+    "apps.learning",
     "apps.dashboard",
     "apps.api",
 ]
