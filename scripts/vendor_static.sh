@@ -11,6 +11,8 @@ PACKAGES=(
   "cytoscape@3.34.4:dist/cytoscape.min.js:cytoscape/cytoscape.min.js"
   "dagre@0.8.5:dist/dagre.min.js:cytoscape/dagre.min.js"
   "cytoscape-dagre@2.5.0:cytoscape-dagre.js:cytoscape/cytoscape-dagre.js"
+  "uplot@1.6.32:dist/uPlot.iife.min.js:uplot/uPlot.iife.min.js"
+  "uplot@1.6.32:dist/uPlot.min.css:uplot/uPlot.min.css"
 )
 
 work=$(mktemp -d)

@@ -11,7 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from apps.runs.routing import websocket_urlpatterns  # noqa: E402
+from apps.learning.routing import websocket_urlpatterns as training_routes  # noqa: E402
+from apps.runs.routing import websocket_urlpatterns as run_routes  # noqa: E402
+
+websocket_urlpatterns = [*run_routes, *training_routes]
 
 application = ProtocolTypeRouter(
     {

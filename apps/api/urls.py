@@ -3,6 +3,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from apps.learning import api as learning_api
+
 from . import views
 
 router = DefaultRouter()
@@ -11,6 +13,8 @@ router.register("swarms", views.SwarmViewSet, basename="swarm")
 router.register("runs", views.RunViewSet, basename="run")
 router.register("human-requests", views.HumanRequestViewSet, basename="human-request")
 router.register("audit", views.AuditEntryViewSet, basename="audit")
+router.register("training-runs", learning_api.TrainingRunViewSet, basename="training-run")
+router.register("training-datasets", learning_api.TrainingDatasetViewSet, basename="training-dataset")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
