@@ -12,5 +12,6 @@ urlpatterns = [
     path("runs/", views.run_list, name="run-list"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/drafts/", views.run_drafts, name="run-drafts"),
     path("human-requests/<int:pk>/answer/", views.human_request_answer, name="human-request-answer"),
 ]

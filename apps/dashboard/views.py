@@ -7,7 +7,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -17,7 +17,9 @@ from apps.core.errors import Conflict, FieldsError
 from apps.engine.definitions import DefinitionError
 from apps.engine.governance import GovernanceError
 from apps.engine.strategies import StrategyName
+from apps.engine.strategies.forge import draft_diff
 from apps.engine.strategies.heist import NodeStatus, dag_snapshot
+from apps.engine.strategies.snapshots import strategy_snapshot
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
@@ -102,6 +104,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "steps": [step_data(s) for s in run.steps.all()],
             "human_requests": [human_request_data(r) for r in run.human_requests.select_related("answered_by")],
             "dag": _latest_progress(run),
+            "panel": strategy_snapshot(run.strategy, run.strategy_config, run.member_names(), run.state or {}),
             "child_runs": list(visible_runs(request.user).filter(parent_step__run=run).order_by("pk")),
             "dag_statuses": [s.value for s in NodeStatus],
         }
@@ -114,6 +117,28 @@ def _latest_progress(run) -> dict | None:
     if run.strategy != StrategyName.HEIST:
         return None
     return dag_snapshot(run.state or {})
+
+
+@login_required
+def run_drafts(request: HttpRequest, pk: int) -> HttpResponse:
+    """FORGE: the line diff between any two drafts of a run (``?a=1&b=3``)."""
+    run = get_object_or_404(visible_runs(request.user), pk=pk, strategy=StrategyName.FORGE)
+    drafts = {d["iteration"]: d["text"] for d in (run.state or {}).get("drafts", [])}
+    if not drafts:
+        raise Http404("No drafts yet.")
+    newest = max(drafts)
+    a, b = _int(request.GET.get("a"), newest - 1), _int(request.GET.get("b"), newest)
+    if a not in drafts or b not in drafts:
+        raise Http404("No such draft.")
+    context = {"run": run, "a": a, "b": b, "iterations": sorted(drafts), "diff": draft_diff(drafts[a], drafts[b])}
+    return render(request, "dashboard/run_drafts.html", context)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
 
 
 @login_required

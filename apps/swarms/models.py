@@ -12,6 +12,8 @@ class Strategy(models.TextChoices):
     CHAT_ROOM = StrategyName.CHAT_ROOM.value, "Chat room"
     HEIST = StrategyName.HEIST.value, "HEIST workflow (DAG)"
     BOSS_WORKER = StrategyName.BOSS_WORKER.value, "Boss and workers (director)"
+    HIVE = StrategyName.HIVE.value, "HIVE consensus (propose, vote)"
+    FORGE = StrategyName.FORGE.value, "FORGE refinement (generator, critics)"
 
     @property
     def description(self) -> str:

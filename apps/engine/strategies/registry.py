@@ -10,7 +10,9 @@ from ..errors import UnknownStrategyError
 from .base import Strategy
 from .boss_worker import BossWorkerStrategy
 from .chat_room import ChatRoomStrategy
+from .forge import ForgeStrategy
 from .heist import HeistStrategy
+from .hive import HiveStrategy
 from .sequential import SequentialStrategy
 
 
@@ -19,6 +21,8 @@ class StrategyName(StrEnum):
     CHAT_ROOM = "chat_room"
     HEIST = "heist"
     BOSS_WORKER = "boss_worker"
+    HIVE = "hive"
+    FORGE = "forge"
 
 
 STRATEGIES: dict[str, type] = {
@@ -26,6 +30,8 @@ STRATEGIES: dict[str, type] = {
     StrategyName.CHAT_ROOM: ChatRoomStrategy,
     StrategyName.HEIST: HeistStrategy,
     StrategyName.BOSS_WORKER: BossWorkerStrategy,
+    StrategyName.HIVE: HiveStrategy,
+    StrategyName.FORGE: ForgeStrategy,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -33,6 +39,8 @@ DESCRIPTIONS: dict[str, str] = {
     StrategyName.CHAT_ROOM: "Round-robin chat among the members until a turn limit or a member is done.",
     StrategyName.HEIST: "DAG workflow: parallel nodes with retries, fallback agents and replanning.",
     StrategyName.BOSS_WORKER: "A director hands out orders to workers in parallel, loops on results, synthesises.",
+    StrategyName.HIVE: "Leaderless consensus: agents propose, see each other, vote; a threshold decides.",
+    StrategyName.FORGE: "Adversarial refinement: a generator drafts, critics score, it revises until all accept.",
 }
 
 
