@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("apps.api.urls")),
     path("training/", include("apps.learning.urls")),
+    path("memory/", include("apps.memory.urls")),
     path("", include("apps.dashboard.urls")),
 ]

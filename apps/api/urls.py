@@ -4,6 +4,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from apps.learning import api as learning_api
+from apps.memory import api as memory_api
 
 from . import views
 
@@ -15,6 +16,7 @@ router.register("human-requests", views.HumanRequestViewSet, basename="human-req
 router.register("audit", views.AuditEntryViewSet, basename="audit")
 router.register("training-runs", learning_api.TrainingRunViewSet, basename="training-run")
 router.register("training-datasets", learning_api.TrainingDatasetViewSet, basename="training-dataset")
+router.register("memory", memory_api.MemoryEntryViewSet, basename="memory-entry")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -9,6 +9,7 @@ anything else are reported as unknown, and nothing is written.
     write_memories(owner=..., items=[NewMemory(...)], swarm=... | agent=..., vectors=None) -> list[MemoryEntry]
     search_memory(owner=..., query=..., swarm=... | agent=..., k=5, author=..., run=..., tag=..., min_score=...)
         -> list[MemoryHit]  (best first)
+    recent_memory(owner=..., swarm=... | agent=..., author=..., run=..., tag=..., limit=50) -> list[MemoryEntry]
     delete_memory(owner=..., entry=...) -> None
 
 Swarms, agents and runs may be given as instances or ids. Invalid input
@@ -315,11 +316,40 @@ def search_vector(
     if min_score is not None:
         keep = scores >= min_score
         ids, scores = ids[keep], scores[keep]
-    entries = MemoryEntry.objects.defer("embedding").select_related("author", "run").in_bulk(ids.tolist())
+    entries = MemoryEntry.objects.defer("embedding").select_related("store", "author", "run").in_bulk(ids.tolist())
     # An entry deleted since the snapshot was taken is simply left out.
     return [
         MemoryHit(entry=entries[i], score=float(s)) for i, s in zip(ids.tolist(), scores, strict=True) if i in entries
     ]
+
+
+def recent_memory(
+    *,
+    owner,
+    swarm: Swarm | int | None = None,
+    agent: Agent | int | None = None,
+    author: Agent | int | None = None,
+    run: Run | int | None = None,
+    tag: str | None = None,
+    limit: int = 50,
+) -> list[MemoryEntry]:
+    """The latest ``limit`` entries of the swarm's or agent's memory (newest first), with the same filters."""
+    errors = _Errors()
+    swarm, agent = _scope(owner, swarm, agent, errors)
+    author = _owned(Agent, owner, author, "author", errors, ErrorCode.UNKNOWN_AGENT)
+    run = _owned(Run, owner, run, "run", errors)
+    if tag is not None and (not isinstance(tag, str) or not TAG_PATTERN.match(tag)):
+        errors.add("tag", TAG_RULE)
+    errors.raise_if_any("The memory listing is not valid.")
+    entries = MemoryEntry.objects.filter(owner=owner).defer("embedding").select_related("store", "author", "run")
+    entries = entries.filter(store__swarm=swarm) if swarm is not None else entries.filter(store__agent=agent)
+    if author is not None:
+        entries = entries.filter(author=author)
+    if run is not None:
+        entries = entries.filter(run=run)
+    if tag is not None:
+        entries = entries.filter(tags__contains=f"|{tag}|")
+    return list(entries.order_by("-seq")[:limit])
 
 
 # ---- delete ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ def texts(hits) -> list[str]:
 
 
 def test_an_agent_finds_what_another_agent_wrote_to_the_swarm_memory(alice, team):
-    swarm, scout, scribe = team
+    swarm, scout, _scribe = team
     run = a_run(alice, swarm)
     entry = services.write_memory(
         owner=alice, swarm=swarm, text="The bridge on the north road is closed.", author=scout, run=run, tags=["roads"]
@@ -97,7 +97,7 @@ def test_filters_narrow_by_author_run_tag_and_scope(alice, team):
 
 
 def test_k_and_min_score_bound_the_results(alice, team):
-    swarm, scout, _ = team
+    swarm, _scout, _ = team
     services.write_memories(
         owner=alice,
         swarm=swarm,
@@ -198,7 +198,7 @@ def test_search_reports_every_problem_at_once(alice, team):
 
 
 def test_deleting_an_entry_removes_it_from_searches(alice, team):
-    swarm, scout, _ = team
+    swarm, _scout, _ = team
     keep = services.write_memory(owner=alice, swarm=swarm, text="the well water is safe")
     drop = services.write_memory(owner=alice, swarm=swarm, text="the well water is poisoned")
     assert set(texts(services.search_memory(owner=alice, swarm=swarm, query="well water", k=5))) == {
