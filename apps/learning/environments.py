@@ -22,8 +22,8 @@ from typing import Any
 from apps.agents.governance import check_may_act
 from apps.agents.models import Agent
 from apps.core.errors import FieldsError
-from apps.engine.errors import GovernanceError
 from apps.engine.executor import run_agent_step
+from apps.engine.governance import GovernanceError
 from apps.engine.judging import last_number
 from apps.engine.puppeteer import (
     AgentOption,

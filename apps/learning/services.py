@@ -245,7 +245,8 @@ def run_epoch(run_id: int, epoch: int, *, queue_next: bool = True) -> EpochMetri
         setting = build_setting(run)
         trainer = _trainer(run, setting)
         if epoch == 1 and not run.topology.get("before"):
-            before = evaluation.topology_of(Orchestrator.from_checkpoint(trainer.checkpoint()), setting)
+            untrained = Orchestrator.from_checkpoint(trainer.checkpoint())
+            before = evaluation.topology_of(untrained, setting, config=run.config)
             TrainingRun.objects.filter(pk=run.pk).update(topology={"before": before})
         started = time.perf_counter()
         metrics = trainer.train_epoch(run.episodes_per_epoch)
@@ -300,8 +301,8 @@ def finish_training(run_id: int) -> None:
     try:
         setting = build_setting(run)
         policy = Orchestrator.from_checkpoint(bytes(latest.blob))
-        report = evaluation.evaluate_against_baselines(policy, setting, seed=int(run.config.get("seed", 0)))
-        after = evaluation.topology_of(policy, setting)
+        report = evaluation.evaluate_against_baselines(policy, setting, config=run.config)
+        after = evaluation.topology_of(policy, setting, config=run.config)
     except Exception as exc:
         logger.exception("Evaluating training run %s failed", run_id)
         _fail(run_id, f"Evaluation failed: {type(exc).__name__}: {exc}")
