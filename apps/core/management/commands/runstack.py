@@ -1,6 +1,7 @@
 """Run the whole SwarmWeb stack in the foreground: Redis (if needed), the ASGI
-server, Celery step workers (STEP_WORKERS, default one per core) and Celery
-beat. Ctrl-C stops everything cleanly."""
+server, Celery step workers (STEP_WORKERS, default one per core), the Celery
+training worker (one prefork process, so training never starves steps) and
+Celery beat. Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def redis_server_binary() -> str | None:
 
 
 class Command(BaseCommand):
-    help = "Start Redis (when REDIS_URL is unreachable), uvicorn, a Celery worker and beat; stop all on Ctrl-C."
+    help = "Start Redis (when REDIS_URL is unreachable), uvicorn, Celery workers and beat; stop all on Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("SWARMWEB_HOST", "127.0.0.1"))
@@ -80,6 +81,7 @@ class Command(BaseCommand):
             )
             for index in range(1, step_workers() + 1):
                 self._start(f"worker {index}", worker_command("steps", loglevel="WARNING", index=index), env)
+            self._start("training worker", worker_command("training", loglevel="WARNING"), env)
             self._start("beat", worker_command("beat", loglevel="WARNING"), env)
             self._wait_for_port(host, port)
             self.stdout.write(self.style.SUCCESS(f"\nSwarmWeb is running at http://{host}:{port}/  (Ctrl-C to stop)\n"))
