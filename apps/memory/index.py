@@ -75,7 +75,8 @@ class Snapshot:
                 tagged[positions[positions < n]] = True
                 mask &= tagged
             rows = np.flatnonzero(mask)
-            scores = self.vectors[rows] @ query if len(rows) else np.empty(0, dtype=np.float32)
+            # Few rows: gather them. Many: scan everything and pick (a gather would copy more than a scan reads).
+            scores = self.vectors[rows] @ query if len(rows) * 8 < n else (self.vectors[:n] @ query)[rows]
         else:
             scores = self.vectors[:n] @ query
         if len(scores) == 0:
@@ -119,11 +120,11 @@ class _StoreCache:
         self.tag_rows = {}
         self.loaded = True
 
-    def _reserve(self, extra: int) -> None:
+    def _reserve(self, extra: int, *, headroom: int = 0) -> None:
         need = self.n + extra
         if need <= len(self.ids):
             return
-        capacity = max(need, int(len(self.ids) * 1.5), 64)
+        capacity = max(need + headroom, int(len(self.ids) * 1.5), 64)
 
         def grow(array: np.ndarray) -> np.ndarray:
             bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
@@ -133,11 +134,15 @@ class _StoreCache:
         self.ids, self.seqs, self.authors, self.runs = map(grow, (self.ids, self.seqs, self.authors, self.runs))
         self.vectors = grow(self.vectors)
 
-    def append(self, rows: list[tuple]) -> None:
-        """Append ``(id, seq, stamp, author_id, run_id, tags, embedding)`` rows in seq order."""
+    def append(self, rows: list[tuple], *, headroom: int = 0) -> None:
+        """Append ``(id, seq, stamp, author_id, run_id, tags, embedding)`` rows in seq order.
+
+        ``headroom`` rows are reserved beyond these when the arrays must grow, so the
+        writes that follow a full load do not each copy the whole matrix.
+        """
         if not rows:
             return
-        self._reserve(len(rows))
+        self._reserve(len(rows), headroom=headroom)
         start, end = self.n, self.n + len(rows)
         ids, seqs, _stamps, authors, runs, tags, blobs = zip(*rows, strict=True)
         self.ids[start:end] = ids
@@ -172,6 +177,8 @@ class VectorCache:
 
     def __init__(self, *, max_rows: int = MAX_CACHED_ROWS) -> None:
         self._stores: OrderedDict[int, _StoreCache] = OrderedDict()
+        #: ("swarm" | "agent", its id) -> store id, saving a query per search; always checked by ``snapshot``.
+        self.store_ids: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self.max_rows = max_rows
         self.full_loads = 0  # counters, for tests and the benchmark
@@ -181,6 +188,7 @@ class VectorCache:
         """Forget everything (as a fresh process would)."""
         with self._lock:
             self._stores.clear()
+            self.store_ids.clear()
             self.full_loads = self.incremental_loads = 0
 
     def forget(self, store_id: int) -> None:
@@ -202,13 +210,17 @@ class VectorCache:
                 _, oldest = self._stores.popitem(last=False)
                 total -= oldest.n
 
-    def snapshot(self, store_id: int) -> Snapshot | None:
-        """The store's vectors as of now (refreshed from the database); None if the store is gone."""
+    def snapshot(self, store_id: int, **expect) -> Snapshot | None:
+        """The store's vectors as of now (refreshed from the database).
+
+        ``expect`` are column values the store row must have (``owner_id=..., swarm_id=...``);
+        None if there is no such store (any more).
+        """
         slot = self._slot(store_id)
         with slot.lock:
             # Read the store's state under the slot lock: a thread holding an older reading
             # must not refresh after one holding a newer one (that would look like a rollback).
-            state = MemoryStore.objects.filter(pk=store_id).values_list("epoch", "seq", "stamp").first()
+            state = MemoryStore.objects.filter(pk=store_id, **expect).values_list("epoch", "seq", "stamp").first()
             if state is None:
                 self.forget(store_id)
                 return None
@@ -230,7 +242,8 @@ class VectorCache:
                     return
         # Removed entries, a rolled-back write, or nothing loaded yet: read the store again.
         slot.reset(epoch)
-        slot.append(_entry_rows(store_id, after_seq=0, upto_seq=seq))
+        rows = _entry_rows(store_id, after_seq=0, upto_seq=seq)
+        slot.append(rows, headroom=max(1024, len(rows) // 8))
         slot.seq, slot.stamp = seq, stamp
         self.full_loads += 1
 

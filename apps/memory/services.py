@@ -299,11 +299,7 @@ def search_vector(
     min_score: float | None = None,
 ) -> list[MemoryHit]:
     """``search_memory`` for an already-embedded unit query vector and checked arguments (instances)."""
-    scope = {"swarm": swarm} if swarm is not None else {"agent": agent}
-    store_id = MemoryStore.objects.filter(owner=owner, **scope).values_list("pk", flat=True).first()
-    if store_id is None:
-        return []
-    snapshot = shared_cache().snapshot(store_id)
+    snapshot = _snapshot(owner, swarm=swarm, agent=agent)
     if snapshot is None:
         return []
     ids, scores = snapshot.top_k(
@@ -316,7 +312,7 @@ def search_vector(
     if min_score is not None:
         keep = scores >= min_score
         ids, scores = ids[keep], scores[keep]
-    entries = MemoryEntry.objects.defer("embedding").select_related("store", "author", "run").in_bulk(ids.tolist())
+    entries = MemoryEntry.objects.defer("embedding").select_related("store", "author").order_by().in_bulk(ids.tolist())
     # An entry deleted since the snapshot was taken is simply left out.
     return [
         MemoryHit(entry=entries[i], score=float(s)) for i, s in zip(ids.tolist(), scores, strict=True) if i in entries
@@ -350,6 +346,23 @@ def recent_memory(
     if tag is not None:
         entries = entries.filter(tags__contains=f"|{tag}|")
     return list(entries.order_by("-seq")[:limit])
+
+
+def _snapshot(owner, *, swarm: Swarm | None, agent: Agent | None):
+    """The cached vectors of this swarm's or agent's store (one query when the store id is known)."""
+    cache = shared_cache()
+    key = ("swarm", swarm.pk) if swarm is not None else ("agent", agent.pk)
+    expect = {"owner_id": owner.pk, f"{key[0]}_id": key[1]}
+    store_id = cache.store_ids.get(key)
+    if store_id is not None:
+        snapshot = cache.snapshot(store_id, **expect)
+        if snapshot is not None:
+            return snapshot
+    store_id = MemoryStore.objects.filter(**expect).values_list("pk", flat=True).first()
+    if store_id is None:
+        return None
+    cache.store_ids[key] = store_id
+    return cache.snapshot(store_id, **expect)
 
 
 # ---- delete ---------------------------------------------------------------------

@@ -162,3 +162,18 @@ def test_threads_searching_while_another_writes_always_see_whole_consistent_resu
     total = search(alice, swarm, probe, k=100)
     assert len(total) == 100
     assert shared_cache().snapshot(MemoryStore.objects.get(swarm=swarm).pk).n == 250
+
+
+@pytest.mark.django_db
+def test_pgvector_is_detected_without_breaking_the_transaction(alice, make_swarm):
+    from apps.memory import backends
+
+    backends._checked.clear()
+    available = backends.pgvector_available()
+    if connection.vendor != "postgresql":
+        assert available is False
+    # Whatever the answer, the connection still works and search falls back to the exact scan.
+    swarm = make_swarm()
+    _, vectors = write_random(alice, swarm, 3, seed=30)
+    assert search(alice, swarm, vectors[1], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    assert backends.search_backend() == "exact"
