@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.memory",
     "apps.learning",
+    "apps.arena",
     "apps.dashboard",
     "apps.api",
 ]

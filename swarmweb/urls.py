@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("apps.api.urls")),
     path("training/", include("apps.learning.urls")),
     path("memory/", include("apps.memory.urls")),
+    path("arena/", include("apps.arena.urls")),
     path("", include("apps.dashboard.urls")),
 ]

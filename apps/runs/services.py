@@ -51,6 +51,7 @@ from apps.swarms.models import Swarm
 
 from . import broadcast
 from .events import EventLog
+from .hooks import hooks_for
 from .models import HumanRequest, HumanRequestStatus, Message, Room, Run, RunStatus, Step, StepStatus
 from .presenters import human_request_data, message_data, run_data, step_data
 from .tools import RunToolHost
@@ -178,13 +179,26 @@ def start_run(
 
 def begin_run(run_id: int) -> None:
     """Feed ``RunStarted`` to a queued run's strategy. Idempotent."""
+    context = _start_context(run_id)  # before the lock: a hook may load ratings or a model
     with transaction.atomic():
         run = _lock_run(run_id)
         if run is None or run.status != RunStatus.QUEUED:
             return
         run.started_at = timezone.now()
         log = EventLog(run)
-        _feed(run, RunStarted(task=run.task), log)
+        _feed(run, RunStarted(task=run.task), log, context=context)
+
+
+def _start_context(run_id: int) -> dict[str, Any] | None:
+    """What a strategy's start hook (``apps.runs.hooks``) supplies, or None without a hook."""
+    run = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
+    hooks = hooks_for(run.strategy) if run is not None else None
+    if hooks is None or hooks.start_context is None:
+        return None
+    try:
+        return hooks.start_context(run, _strategy(run))
+    except EngineError:
+        return None  # a broken config fails the run in _feed, with its message
 
 
 # ---- the core transition ---------------------------------------------------
@@ -215,11 +229,17 @@ def _strategy(run: Run):
     return strategy
 
 
-def _feed(run: Run, fact: Fact, log: EventLog, *, rooms: tuple[Room, ...] = ()) -> None:
+def _feed(
+    run: Run, fact: Fact, log: EventLog, *, rooms: tuple[Room, ...] = (), context: dict[str, Any] | None = None
+) -> None:
     """Feed ``fact`` to the run's strategy and apply the transition. Call holding the run lock."""
     try:
         strategy = _strategy(run)
-        transition = strategy.start(fact.task) if isinstance(fact, RunStarted) else strategy.on_fact(run.state, fact)
+        if isinstance(fact, RunStarted):
+            kwargs = {"context": context} if context is not None else {}
+            transition = strategy.start(fact.task, **kwargs)
+        else:
+            transition = strategy.on_fact(run.state, fact)
     except EngineError as exc:
         logger.warning("Run %s: strategy rejected %r: %s", run.pk, fact, exc)
         transition = Transition(run.state, (Fail(f"Strategy error: {exc}"),))
@@ -227,6 +247,9 @@ def _feed(run: Run, fact: Fact, log: EventLog, *, rooms: tuple[Room, ...] = ()) 
         logger.exception("Run %s: strategy crashed on %r", run.pk, fact)
         transition = Transition(run.state, (Fail(f"Internal strategy error: {type(exc).__name__}: {exc}"),))
     _apply(run, transition, log, rooms=rooms)
+    hooks = hooks_for(run.strategy)
+    if hooks is not None and hooks.after_transition is not None:
+        hooks.after_transition(run)
 
 
 class _Rooms:

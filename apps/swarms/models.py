@@ -14,6 +14,7 @@ class Strategy(models.TextChoices):
     BOSS_WORKER = StrategyName.BOSS_WORKER.value, "Boss and workers (director)"
     HIVE = StrategyName.HIVE.value, "HIVE consensus (propose, vote)"
     FORGE = StrategyName.FORGE.value, "FORGE refinement (generator, critics)"
+    ORC = StrategyName.ORC.value, "ORC trials (per-domain leaders, Elo)"
 
     @property
     def description(self) -> str:

@@ -13,6 +13,7 @@ from .chat_room import ChatRoomStrategy
 from .forge import ForgeStrategy
 from .heist import HeistStrategy
 from .hive import HiveStrategy
+from .orc import OrcStrategy
 from .sequential import SequentialStrategy
 
 
@@ -23,6 +24,7 @@ class StrategyName(StrEnum):
     BOSS_WORKER = "boss_worker"
     HIVE = "hive"
     FORGE = "forge"
+    ORC = "orc"
 
 
 STRATEGIES: dict[str, type] = {
@@ -32,6 +34,7 @@ STRATEGIES: dict[str, type] = {
     StrategyName.BOSS_WORKER: BossWorkerStrategy,
     StrategyName.HIVE: HiveStrategy,
     StrategyName.FORGE: ForgeStrategy,
+    StrategyName.ORC: OrcStrategy,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -41,6 +44,7 @@ DESCRIPTIONS: dict[str, str] = {
     StrategyName.BOSS_WORKER: "A director hands out orders to workers in parallel, loops on results, synthesises.",
     StrategyName.HIVE: "Leaderless consensus: agents propose, see each other, vote; a threshold decides.",
     StrategyName.FORGE: "Adversarial refinement: a generator drafts, critics score, it revises until all accept.",
+    StrategyName.ORC: "Leadership through trials: per-domain leaders, challengers, a judge, Elo ratings.",
 }
 
 

@@ -1,0 +1,1 @@
+"""Arena: what competitive strategies keep beyond one run (ORC ratings and trials)."""
