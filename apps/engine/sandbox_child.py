@@ -1,0 +1,524 @@
+"""The sandboxed child: run as a script by ``sandbox.py``, never imported.
+
+It runs in two stages, each a fresh ``python -I`` interpreter:
+
+``setup``
+    Trusted. Applies the resource limits, then (where the kernel allows it)
+    moves into new user, mount, network and PID namespaces with ``ctypes``:
+    the scratch directory becomes a private size-capped tmpfs, every other
+    mount is remounted read-only, a fresh ``/proc`` shows only the sandbox's
+    own processes, and the only network interface is a loopback that is down.
+    It sets ``no_new_privs`` and re-executes itself as ``run``; the exec drops
+    every capability and leaves no trace of ``ctypes`` in the second stage.
+
+``run``
+    Reads its header (nonce, code, mode) from stdin, installs the audit hook
+    that denies network, process creation, writes outside scratch and the
+    introspection that could weaken the hook, then runs the user's code as
+    ``__main__`` (or calls the named function and reports its JSON result).
+
+Messages to the parent go over a separate pipe, one line each:
+``<nonce> <kind> <json>``. User code never sees the nonce in its globals,
+arguments, environment or files, so printing a look-alike line does nothing.
+"""
+
+import json
+import os
+import sys
+
+AT_FDCWD_UNSET = -1  # what the audit events report when no dir_fd was given
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+LOCKED_MOUNT_FLAGS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": MS_NOATIME,
+    "nodiratime": MS_NODIRATIME,
+    "relatime": MS_RELATIME,
+    "strictatime": MS_STRICTATIME,
+}
+# Modules that reach the OS without audit events, or that exist to start processes.
+BLOCKED_MODULES = frozenset(
+    {
+        "ctypes",
+        "_ctypes",
+        "_posixsubprocess",
+        "multiprocessing",
+        "_multiprocessing",
+        "_posixshmem",
+        "_testcapi",
+        "_testinternalcapi",
+        "_testbuffer",
+        "_xxsubinterpreters",
+        "_xxinterpchannels",
+        "posix",
+        "cffi",
+        "_cffi_backend",
+    }
+)
+DENIED_EVENTS = frozenset(
+    {
+        "os.fork",
+        "os.forkpty",
+        "os.posix_spawn",
+        "os.exec",
+        "os.spawn",
+        "os.system",
+        "os.startfile",
+        "subprocess.Popen",
+        "pty.spawn",
+        "sys.addaudithook",
+        "sys.settrace",
+        "sys.setprofile",
+        "sys.remote_exec",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+        "os.chflags",
+        "os.lchflags",
+        "os.setxattr",
+        "os.removexattr",
+    }
+)
+MAX_DENIALS_REPORTED = 20
+
+
+# ---------------------------------------------------------------- stage 1: setup
+
+
+def _setup(config: dict) -> None:
+    import resource
+
+    cpu = config["cpu_s"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (config["fsize_bytes"], config["fsize_bytes"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (config["nofile"], config["nofile"]))
+    # Not enforced for uid 0 (the kernel exempts root even inside a user namespace);
+    # the PID namespace and the audit hook are what stop fork bombs there.
+    resource.setrlimit(resource.RLIMIT_NPROC, (config["nproc"], config["nproc"]))
+    layers = ["rlimits", "session"]
+    libc = _libc()
+    if libc is not None:
+        layers += _enter_namespaces(libc, config)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
+            layers.append("no_new_privs")
+    memory = config["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    config["layers"] = layers
+    os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__), "run", json.dumps(config)])
+
+
+def _libc():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except Exception:  # no ctypes or libffi: the OS layers are simply absent
+        return None
+
+
+def _enter_namespaces(libc, config: dict) -> list[str]:
+    uid, gid = os.geteuid(), os.getegid()
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0:
+        flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    elif libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+        flags = CLONE_NEWUSER | CLONE_NEWNET
+    else:
+        return []
+    layers = ["user_namespace", "network_namespace"]
+    # Map ourselves to a non-root uid inside, so the exec into stage 2 drops every capability.
+    for name, text in (("setgroups", "deny"), ("uid_map", f"1000 {uid} 1"), ("gid_map", f"1000 {gid} 1")):
+        try:
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+        except OSError:
+            pass
+    if flags & CLONE_NEWPID:
+        _become_pid_one(libc)
+        layers.append("pid_namespace")
+    if flags & CLONE_NEWNS:
+        layers += _lock_down_mounts(
+            libc, config["scratch"], config["scratch_mb"], fresh_proc=bool(flags & CLONE_NEWPID)
+        )
+    return layers
+
+
+def _become_pid_one(libc) -> None:
+    """Fork; the child is PID 1 of the new namespace, the parent waits and passes its status on."""
+    pid = os.fork()
+    if pid == 0:
+        # If the waiting parent is killed, PID 1 dies, and with it every process in the namespace.
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+        return
+    import signal
+
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig != signal.SIGKILL:
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _mount(libc, source, target, fstype, flags, data=None) -> bool:
+    def encode(value):
+        return value.encode() if isinstance(value, str) else value
+
+    return libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) == 0
+
+
+def _lock_down_mounts(libc, scratch: str, scratch_mb: int, *, fresh_proc: bool) -> list[str]:
+    import re
+
+    layers = []
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    if _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_mb}m,mode=0700"):
+        layers.append("tmpfs_scratch")
+    else:
+        _mount(libc, scratch, scratch, None, MS_BIND)
+    if fresh_proc and _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC):
+        layers.append("private_proc")
+    with open("/proc/self/mountinfo") as handle:
+        mounts = [line.split() for line in handle]
+    root_locked = False
+    for fields in mounts:
+        target = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if target == scratch:
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for option in fields[5].split(","):
+            flags |= LOCKED_MOUNT_FLAGS.get(option, 0)
+        if _mount(libc, None, target, None, flags) and target == "/":
+            root_locked = True
+    if root_locked:
+        layers.append("read_only_filesystem")
+    return layers
+
+
+# ---------------------------------------------------------------- stage 2: run
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise EOFError("sandbox header cut short")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _make_emitter(fd: int, nonce: str):
+    """A writer of ``<nonce> <kind> <json>`` lines; all its state lives in default arguments."""
+
+    prefix = ("\n" + nonce + " ").encode()  # the newline ends any partial line user code left in the pipe
+
+    def emit(kind, payload, _fd=fd, _prefix=prefix, _dumps=json.dumps, _write=os.write):
+        data = _prefix + kind.encode() + b" " + _dumps(payload).encode() + b"\n"
+        try:
+            while data:
+                data = data[_write(_fd, data) :]
+        except OSError:
+            pass
+
+    return emit
+
+
+def _make_guard(scratch: str, emit):
+    """The audit hook.
+
+    Everything it uses is bound as a default argument: it reads no globals,
+    no builtins and no closure cells, so user code can neither monkeypatch
+    what it calls nor rewrite its state, and it calls no Python-level helper
+    that user code could reach. Only the interpreter's hook list refers to it.
+    Paths are copied to exact ``str`` before any method is called on them,
+    and ``pathlib`` paths are read from their cached string, so an object
+    whose ``__fspath__`` answers differently on each call can't slip through.
+    """
+    import builtins
+    import pathlib
+    import posix
+
+    pid_dir = "/proc/" + str(posix.getpid())
+    reported = [0]
+
+    def guard(  # one function on purpose: no helpers for user code to reach into
+        event,
+        args,
+        _scratch=scratch,
+        _scratch_prefix=scratch + "/",
+        _pid_dir=pid_dir,
+        _emit=emit,
+        _denied=DENIED_EVENTS,
+        _blocked=BLOCKED_MODULES,
+        _guarded_types=tuple(cls for cls in pathlib.PosixPath.__mro__ if cls is not object),
+        _path_types=(pathlib.PosixPath, pathlib.PurePosixPath),
+        _cached_path=pathlib.PurePath.__dict__["_str"].__get__,
+        _builtins=builtins.__dict__,
+        _pathlib=pathlib.__dict__,
+        _lstat=posix.lstat,
+        _readlink=posix.readlink,
+        _getcwd=posix.getcwd,
+        _getpid=posix.getpid,
+        _type=type,
+        _isinstance=isinstance,
+        _str=str,
+        _bytes=bytes,
+        _int=int,
+        _join="".join,
+        _decode=bytes.decode,
+        _error=PermissionError,
+        _oserror=OSError,
+        _attribute_error=AttributeError,
+        _write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+        _reported=reported,
+        _max_reported=MAX_DENIALS_REPORTED,
+    ):
+        reason = None
+        writing = False
+        paths = ()  # (path, dir_fd, follow the last symlink)
+        if event in _denied or event.startswith(("socket.", "ctypes.", "_ctypes.")):
+            reason = "not allowed in the sandbox"
+        elif event == "import":
+            name = args[0]
+            name = _join((name,)) if _isinstance(name, _str) else ""
+            if name in _blocked or name.split(".")[0] in _blocked:
+                reason = "module is blocked in the sandbox"
+        elif event == "open":
+            mode, flags = args[1], args[2]
+            writing = (flags & _write_flags) != 0 or (
+                _type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)
+            )
+            if _type(args[0]) is not _int:  # a descriptor went through this hook when it was opened
+                paths = ((args[0], AT_FDCWD_UNSET, True),)
+        elif event in ("os.remove", "os.rmdir"):
+            writing, paths = True, ((args[0], args[1], False),)
+        elif event == "os.mkdir":
+            writing, paths = True, ((args[0], args[2], False),)
+        elif event in ("os.rename", "os.link"):
+            # A hard link to an outside file would make it writable through scratch.
+            writing, paths = True, ((args[0], args[2], event == "os.link"), (args[1], args[3], False))
+        elif event == "os.symlink":
+            writing, paths = True, ((args[1], args[2], False),)
+        elif event == "os.truncate":
+            if _type(args[0]) is not _int:  # ftruncate needs a descriptor opened for writing
+                writing, paths = True, ((args[0], AT_FDCWD_UNSET, True),)
+        elif event in ("os.chmod", "os.chown", "os.utime"):
+            if _type(args[0]) is _int:
+                reason = "changing a file through a descriptor is not allowed in the sandbox"
+            else:
+                writing, paths = True, ((args[0], args[-1], True),)
+        elif event in ("os.kill", "os.killpg", "resource.prlimit"):
+            if args[0] != 0 and args[0] != _getpid():
+                reason = "only the sandbox's own process can be signalled or limited"
+        elif event in ("object.__setattr__", "object.__delattr__") and args[0] in _guarded_types:
+            reason = "not allowed in the sandbox"  # the hook reads a pathlib path from its cached string
+        for path, dir_fd, follow_last in paths:
+            kind = _type(path)
+            if kind is _str:
+                pass
+            elif kind in _path_types:
+                path = None
+                if _builtins.get("str") is _str and "str" not in _pathlib:
+                    try:
+                        path = _join((_cached_path(path),))
+                    except _attribute_error:
+                        path = None
+            elif _isinstance(path, _str):
+                path = _join((path,))
+            elif _isinstance(path, _bytes):
+                path = _decode(path, "utf-8", "surrogateescape")
+            else:
+                path = None
+            if path is None:
+                reason = "paths must be str, bytes or pathlib paths in the sandbox"
+                break
+            if not path.startswith("/"):
+                if event == "open" and args[1] is None:
+                    # os.open() doesn't report its dir_fd, so a relative path could point anywhere.
+                    reason = "os.open() needs an absolute path in the sandbox"
+                    break
+                if dir_fd != AT_FDCWD_UNSET:
+                    try:
+                        base = _readlink("/proc/self/fd/" + _str(dir_fd))
+                    except _oserror:
+                        reason = "dir_fd must be an open directory"
+                        break
+                else:
+                    base = _getcwd()
+                path = base + "/" + path
+            # Resolve symlinks and '..' here, with functions user code can't replace.
+            pending = path.split("/")
+            pending.reverse()
+            resolved = []
+            hops = 0
+            while pending:
+                part = pending.pop()
+                if part == "" or part == ".":
+                    continue
+                if part == "..":
+                    if resolved:
+                        resolved.pop()
+                    continue
+                if not pending and not follow_last:
+                    resolved.append(part)
+                    break
+                current = "/" + "/".join(resolved) + ("/" if resolved else "") + part
+                try:
+                    is_link = (_lstat(current).st_mode & 0o170000) == 0o120000
+                except _oserror:
+                    is_link = False
+                if not is_link:
+                    resolved.append(part)
+                    continue
+                hops += 1
+                if hops > 40:
+                    reason = "too many levels of symlinks"
+                    break
+                target = _readlink(current)
+                if target.startswith("/"):
+                    resolved = []
+                more = target.split("/")
+                more.reverse()
+                pending.extend(more)
+            if reason is not None:
+                break
+            real = "/" + "/".join(resolved)
+            if real.startswith("/proc/"):
+                parts = real.split("/")
+                own = real == _pid_dir or real.startswith(_pid_dir + "/")
+                if (parts[2].isdigit() and not own) or "mem" in parts:
+                    reason = "other processes and process memory are off limits"
+                    break
+            if writing and real != _scratch and not real.startswith(_scratch_prefix) and real != "/dev/null":
+                reason = "writes are only allowed inside the scratch directory"
+                break
+        if reason is None:
+            return
+        detail = event
+        if args and _type(args[0]) in (_str, _bytes, _int):
+            detail = event + " " + _str(args[0])[:200]
+        if _reported[0] < _max_reported:
+            _reported[0] += 1
+            _emit("denied", detail + ": " + reason)
+        raise _error("sandbox: " + detail + ": " + reason)
+
+    return guard
+
+
+def _format_exception(exc: BaseException) -> str:
+    """The traceback python would print, without this file's frames (the runner's and the hook's)."""
+    import traceback
+
+    report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    pending = [report]
+    while pending:
+        current = pending.pop()
+        current.stack = traceback.StackSummary.from_list([f for f in current.stack if f.filename != __file__])
+        pending += [chained for chained in (current.__cause__, current.__context__) if chained is not None]
+    return "".join(report.format())
+
+
+def _run(config: dict) -> None:
+    import linecache
+    import traceback  # noqa: F401 - loaded before the hook, for _format_exception
+    import types
+
+    length = int(_read_exact(0, 10))
+    header = json.loads(_read_exact(0, length))
+    emit = _make_emitter(config["control_fd"], header.pop("nonce"))
+    scratch = config["scratch"]
+    os.chdir(scratch)
+    guard = _make_guard(scratch, emit)
+    sys.addaudithook(guard)
+    del guard
+    for name in [name for name in sys.modules if name.split(".")[0] in BLOCKED_MODULES and name != "posix"]:
+        del sys.modules[name]
+    emit("ready", {"layers": [*config["layers"], "audit_hook"]})
+
+    code = header["code"]
+    linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")
+    module = types.ModuleType("__main__")
+    module.__builtins__ = __builtins__
+    sys.modules["__main__"] = module
+    sys.argv = ["-c"]
+    sys.path[:] = [p for p in sys.path if p]
+    try:
+        if header["mode"] == "function":
+            _call_function(code, module, header, emit)
+        else:
+            exec(compile(code, "<sandbox>", "exec"), module.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # report anything, like python does
+        sys.stderr.write(_format_exception(exc))
+        if isinstance(exc, MemoryError):
+            emit("memory", {})
+        sys.exit(1)
+
+
+def _call_function(code: str, module, header: dict, emit) -> None:
+    try:
+        exec(compile(code, "<sandbox>", "exec"), module.__dict__)
+        function = module.__dict__.get(header["function"])
+        if not callable(function):
+            raise NameError(f"{header['function']} is not defined")
+        value = function(**header["arguments"])
+    except MemoryError:
+        raise
+    except BaseException as exc:  # the tool's exception is its result
+        sys.stderr.write(_format_exception(exc))
+        emit("result", {"status": "raised", "type": type(exc).__name__, "message": str(exc)[:2000]})
+        _finish(0)
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        emit("result", {"status": "not_json", "type": type(value).__name__, "message": str(exc)[:2000]})
+        _finish(0)
+    if len(text) > header["max_result_bytes"]:
+        emit("result", {"status": "too_large", "size": len(text)})
+    else:
+        emit("result", {"status": "ok", "value": text})
+    _finish(0)
+
+
+def _finish(code: int) -> None:
+    """Exit now, so nothing the user registered (atexit, finalizers) runs after the result."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "setup":
+        _setup(json.loads(sys.argv[2]))
+    else:
+        _run(json.loads(sys.argv[2]))

@@ -1,0 +1,390 @@
+"""Every escape from the sandbox fails cleanly, and the parent carries on."""
+
+import os
+import socket
+import textwrap
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from apps.engine import sandbox
+from apps.engine.sandbox import (
+    MAX_OUTPUT_BYTES,
+    FunctionFailure,
+    KilledReason,
+    check_function_source,
+    run_function,
+    run_python,
+)
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def run(code: str, **kwargs):
+    return run_python(textwrap.dedent(code), **kwargs)
+
+
+def assert_denied(result, fragment: str) -> None:
+    assert "PermissionError: sandbox:" in result.stderr, result.stderr
+    assert any(fragment in denial for denial in result.denied), result.denied
+
+
+@pytest.fixture
+def scratch_dirs(monkeypatch):
+    """The scratch directories the sandbox creates during the test."""
+    made = []
+    original = sandbox.tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        made.append(os.path.realpath(original(*args, **kwargs)))
+        return made[-1]
+
+    monkeypatch.setattr(sandbox.tempfile, "mkdtemp", mkdtemp)
+    return made
+
+
+def sandbox_processes(scratch: str) -> list[int]:
+    """Live processes started for the run with this scratch directory (it is in their command line)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if scratch.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+# ---------------------------------------------------------------- what still works
+
+
+def test_it_runs_code_and_reports_its_layers():
+    result = run("print(sum(range(101)))")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "5050\n", "")
+    assert result.killed_reason == "" and result.denied == [] and not result.truncated
+    assert {"rlimits", "session", "audit_hook"} <= set(result.layers)
+
+
+def test_it_passes_stdin_and_the_exit_code():
+    result = run("import sys; print(sys.stdin.read().upper()); sys.exit(3)", stdin="abc")
+    assert (result.exit_code, result.stdout) == (3, "ABC\n")
+
+
+def test_writing_inside_scratch_works():
+    result = run(
+        """
+        import os, pathlib, tempfile
+        open("a.txt", "w").write("one")
+        os.mkdir("sub")
+        os.rename("a.txt", "sub/b.txt")
+        pathlib.Path("sub/c.txt").write_text("two")
+        pathlib.Path("sub/d").mkdir()
+        pathlib.Path("sub/d").rmdir()
+        with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+            handle.write("three")
+        os.remove(handle.name)
+        os.symlink("sub/b.txt", "link")
+        open("link", "a").write("!")
+        print(sorted(os.listdir("sub")), open("sub/b.txt").read(), os.environ["HOME"] == os.getcwd())
+        """
+    )
+    assert result.stdout == "['b.txt', 'c.txt'] one! True\n", result.stderr
+    assert result.denied == []
+
+
+def test_exceptions_look_like_python_s_without_sandbox_frames():
+    result = run("def f():\n    raise ValueError('nope')\nf()")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "ValueError: nope"
+    assert "sandbox_child" not in result.stderr and "raise ValueError('nope')" in result.stderr
+
+
+# ---------------------------------------------------------------- the filesystem
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "open('/tmp/{name}', 'w').write('x')",
+        "open('../../../../tmp/{name}', 'a')",
+        "import os; os.close(os.open('/tmp/{name}', os.O_WRONLY | os.O_CREAT))",
+        "import os; os.open('../{name}', os.O_RDWR | os.O_CREAT)",
+        "import pathlib; pathlib.Path('/tmp/{name}').write_text('x')",
+        "open({project!r} + '/{name}', 'x')",
+        "import os; os.mkdir('/tmp/{name}')",
+        "import os; os.symlink('/tmp/{name}', 'link'); open('link', 'w')",
+        "import os; os.symlink('/tmp', 'dir'); open('dir/{name}', 'w')",
+    ],
+)
+def test_writing_outside_scratch_is_denied(statement):
+    name = f"swarmweb-escape-{os.getpid()}-{time.monotonic_ns()}"
+    result = run(statement.format(name=name, project=str(PROJECT)))
+    assert result.exit_code == 1
+    assert_denied(result, "")
+    assert not Path("/tmp", name).exists() and not (PROJECT / name).exists()
+
+
+def test_renaming_removing_or_changing_a_file_outside_scratch_is_denied(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    victim.chmod(0o644)
+    for statement in [
+        f"os.remove({str(victim)!r})",
+        f"os.rename({str(victim)!r}, 'mine.txt')",
+        f"os.link({str(victim)!r}, 'mine.txt')",
+        f"os.chmod({str(victim)!r}, 0o777)",
+        f"os.truncate({str(victim)!r}, 0)",
+        f"import shutil; shutil.rmtree({str(tmp_path)!r})",
+    ]:
+        result = run(f"import os\n{statement}")
+        assert_denied(result, "")
+    assert victim.read_text() == "keep me" and victim.stat().st_mode & 0o777 == 0o644
+
+
+def test_catching_the_denial_does_not_let_the_write_through():
+    target = Path("/tmp", f"swarmweb-escape-{os.getpid()}-caught")
+    result = run(
+        f"""
+        import builtins, os
+        builtins.isinstance = lambda *args: True     # the hook must not rely on builtins
+        os.path.realpath = lambda path: os.getcwd()  # nor on os.path
+        try:
+            open({str(target)!r}, "w")
+        except PermissionError as exc:
+            print("caught", exc)
+        """
+    )
+    assert result.exit_code == 0 and result.stdout.startswith("caught sandbox: open")
+    assert not target.exists()
+
+
+def test_a_path_whose_fspath_changes_between_calls_is_refused():
+    result = run(
+        """
+        import os
+        class Shifty:
+            calls = 0
+            def __fspath__(self):
+                Shifty.calls += 1
+                return "/tmp/swarmweb-shifty" if Shifty.calls % 2 else "inside"
+        os.mkdir(Shifty())
+        """
+    )
+    assert_denied(result, "os.mkdir")
+    assert not Path("/tmp/swarmweb-shifty").exists()
+
+
+def test_other_processes_and_process_memory_are_off_limits():
+    result = run(f"open('/proc/{os.getpid()}/environ').read()")
+    assert result.exit_code == 1  # denied by the hook, or absent from the sandbox's own /proc
+    result = run("open('/proc/self/mem', 'rb')")
+    assert_denied(result, "/proc/self/mem")
+
+
+# ---------------------------------------------------------------- the network
+
+
+def test_a_tcp_connection_to_localhost_never_arrives():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = run(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)")
+        assert_denied(result, "socket")
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+
+def test_dns_lookups_are_denied():
+    result = run("import socket; socket.getaddrinfo('localhost', 80)")
+    assert_denied(result, "socket.getaddrinfo")
+
+
+# ---------------------------------------------------------------- processes
+
+
+@pytest.mark.parametrize(
+    ("statement", "event"),
+    [
+        ("import os; os.fork()", "os.fork"),
+        ("import os; os.system('echo escaped')", "os.system"),
+        ("import os; os.execv('/bin/echo', ['echo', 'escaped'])", "os.exec"),
+        ("import os; os.posix_spawn('/bin/echo', ['echo', 'escaped'], {})", "os.posix_spawn"),
+        ("import subprocess; subprocess.run(['echo', 'escaped'])", "_posixsubprocess"),
+        ("import multiprocessing", "multiprocessing"),
+        ("import ctypes", "ctypes"),
+        ("import _ctypes", "_ctypes"),
+        ("import gc; gc.get_objects()", "gc.get_objects"),
+        ("import sys; sys.settrace(lambda *a: None)", "sys.settrace"),
+    ],
+)
+def test_process_creation_native_code_and_hook_tampering_are_denied(statement, event):
+    result = run(statement)
+    assert_denied(result, event)
+    assert "escaped" not in result.stdout
+
+
+def test_a_second_audit_hook_is_refused():
+    # CPython swallows the hook's error here and simply doesn't add the new hook.
+    result = run("import sys\nsys.addaudithook(lambda event, args: print('hooked'))\nimport json")
+    assert "hooked" not in result.stdout
+    assert any("sys.addaudithook" in denial for denial in result.denied)
+
+
+def test_a_fork_bomb_fails_cleanly_and_leaves_no_process_behind(scratch_dirs):
+    # Bounded first (at most 2**6 processes even if every protection failed) ...
+    result = run("import os\nfor _ in range(6):\n    os.fork()")
+    assert_denied(result, "os.fork")
+    # ... and only then the real thing, which retries forever.
+    result = run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", timeout_s=1)
+    assert result.timed_out and result.killed_reason == KilledReason.TIMEOUT
+    assert len(result.denied) == 20  # reported up to the cap, not once per attempt
+    assert all(sandbox_processes(scratch) == [] for scratch in scratch_dirs)
+    assert not any(Path(scratch).exists() for scratch in scratch_dirs)
+
+
+# ---------------------------------------------------------------- time, memory and output
+
+
+def test_an_infinite_loop_times_out():
+    started = time.monotonic()
+    result = run("while True: pass", timeout_s=1)
+    assert time.monotonic() - started < 3
+    assert result.timed_out and result.exit_code is None and result.killed_reason == "timeout"
+
+
+def test_a_cpu_burn_is_killed_by_the_cpu_limit():
+    started = time.monotonic()
+    result = run("while True: pass", timeout_s=20, cpu_s=1)
+    assert time.monotonic() - started < 6
+    assert not result.timed_out and result.killed_reason == KilledReason.CPU
+
+
+@pytest.mark.parametrize(
+    "code", ["x = bytearray(1024 ** 3)", "chunks = []\nwhile True:\n    chunks.append(bytearray(10 ** 6))"]
+)
+def test_a_memory_bomb_fails_cleanly(code):
+    result = run(code, memory_mb=128)
+    assert result.exit_code == 1 and "MemoryError" in result.stderr
+    assert result.killed_reason == KilledReason.MEMORY
+
+
+@pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
+def test_huge_output_is_cut_at_the_cap_quickly_and_without_buffering_it(stream):
+    tracemalloc.start()
+    started = time.monotonic()
+    result = run(f"import sys\nwhile True:\n    {stream}.write('x' * 100000)", timeout_s=20)
+    elapsed = time.monotonic() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 5
+    assert result.truncated and result.killed_reason == KilledReason.OUTPUT_LIMIT and not result.timed_out
+    captured = result.stdout if stream == "sys.stdout" else result.stderr
+    assert len(captured) == MAX_OUTPUT_BYTES
+    assert peak < 8 * MAX_OUTPUT_BYTES
+
+
+def test_the_environment_holds_no_secrets(monkeypatch):
+    monkeypatch.setenv("SWARMWEB_FAKE_SECRET", "hunter2")
+    result = run("import os\nprint(sorted(os.environ))\nprint(open('/proc/self/environ').read())")
+    assert "hunter2" not in result.stdout and "SWARMWEB_FAKE_SECRET" not in result.stdout
+    assert result.exit_code == 0
+
+
+# ---------------------------------------------------------------- run_function
+
+
+ADD = "def add(a, b=2):\n    print('adding')\n    return {'sum': a + b, 'items': [a, b]}\n"
+
+
+def test_run_function_returns_the_json_value():
+    result = run_function(ADD, "add", {"a": 1})
+    assert result.ok and result.value == {"sum": 3, "items": [1, 2]}
+    assert result.stdout == "adding\n" and result.failure == ""
+
+
+def test_run_function_reports_the_exception():
+    result = run_function("def f(x):\n    raise ValueError(f'bad {x}')\n", "f", {"x": 7})
+    assert not result.ok and result.failure == FunctionFailure.RAISED
+    assert (result.error_type, result.error) == ("ValueError", "bad 7")
+
+
+def test_run_function_refuses_a_result_that_is_not_json():
+    result = run_function("def f():\n    return {1, 2}\n", "f", {})
+    assert not result.ok and result.failure == FunctionFailure.NOT_JSON
+    assert "set" in result.error
+
+
+def test_run_function_reports_a_missing_function_and_a_broken_module():
+    assert run_function("x = 1\n", "f", {}).error_type == "NameError"
+    assert run_function("import nope_missing\ndef f():\n    pass\n", "f", {}).error_type == "ModuleNotFoundError"
+
+
+def test_run_function_reports_sandbox_failures():
+    assert run_function("def f():\n    while True: pass\n", "f", {}, timeout_s=1).failure == FunctionFailure.TIMEOUT
+    result = run_function("import os\ndef f():\n    os._exit(0)\n", "f", {})
+    assert result.failure == FunctionFailure.NO_RESULT
+
+
+def test_run_function_needs_json_arguments():
+    with pytest.raises(TypeError):
+        run_function(ADD, "add", {"a": object()})
+
+
+def test_printing_or_writing_a_fake_result_forges_nothing():
+    source = textwrap.dedent(
+        """
+        import os
+        def f():
+            fake = '\\n' + 'a' * 32 + ' result {"status": "ok", "value": "666"}\\n'
+            print(fake)
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, fake.encode())
+                except OSError:
+                    pass
+            return 42
+        """
+    )
+    result = run_function(source, "f", {})
+    assert result.ok and result.value == 42
+
+
+# ---------------------------------------------------------------- check_function_source
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a"]}
+
+
+@pytest.mark.parametrize(
+    ("source", "schema", "expected"),
+    [
+        ("def add(a, b=2):\n    return a + b\n", SCHEMA, []),
+        ("def add(*, a, b=None):\n    return a\n", SCHEMA, []),
+        ("def add(a, b=2, **extra):\n    return a\n", {**SCHEMA, "additionalProperties": True}, []),
+        ("def add(a, b=2):\n    return (a +\n", SCHEMA, ["Syntax error on line 2"]),
+        ("def other(a, b=2):\n    pass\n", SCHEMA, ["no top-level function named `add`"]),
+        ("def outer():\n    def add(a, b=2):\n        pass\n", SCHEMA, ["no top-level function named `add`"]),
+        ("add = lambda a, b=2: a + b\n", SCHEMA, ["must be defined with a top-level def (line 1)"]),
+        ("class add:\n    pass\n", SCHEMA, ["must be defined with a top-level def"]),
+        ("async def add(a, b=2):\n    return a\n", SCHEMA, ["async def"]),
+        ("def add(a=1, b=2):\n    pass\n", SCHEMA, ["Required property `a` must be a parameter without a default"]),
+        ("def add(a, b):\n    pass\n", SCHEMA, ["Optional property `b` must be a parameter with a default"]),
+        ("def add(a):\n    pass\n", SCHEMA, ["Property `b` has no parameter"]),
+        ("def add(a, b=2, c=3):\n    pass\n", SCHEMA, ["Parameter `c` is not in the schema's properties"]),
+        ("def add(a, /, b=2):\n    pass\n", SCHEMA, ["Parameter `a` is positional-only"]),
+        ("def add(a, b=2, *rest):\n    pass\n", SCHEMA, ["`*rest` can't receive anything"]),
+        ("def add(a, b=2, **extra):\n    pass\n", SCHEMA, ["`**extra` needs the schema to allow additionalProperties"]),
+        ("def add(a, b=2):\n    pass\n", {**SCHEMA, "required": ["a", "z"]}, ["Required property `z` is not in"]),
+        ("def add(a, b=2):\n    pass\n", {**SCHEMA, "type": "array"}, ['must have "type": "object"']),
+    ],
+)
+def test_check_function_source_finds_each_problem(source, schema, expected):
+    problems = check_function_source(source, "add", schema)
+    assert len(problems) == len(expected), problems
+    for problem, fragment in zip(problems, expected, strict=True):
+        assert fragment in problem
