@@ -39,7 +39,8 @@ class MemoryEntryAdmin(admin.ModelAdmin):
         services.delete_memory(owner=obj.owner, entry=obj)
 
     def delete_queryset(self, request, queryset) -> None:
-        for entry in queryset.select_related("owner").only("pk", "owner"):
+        chosen = MemoryEntry.objects.filter(pk__in=queryset.values("pk")).select_related("owner")
+        for entry in chosen.only("pk", "owner"):
             services.delete_memory(owner=entry.owner, entry=entry)
 
 

@@ -97,3 +97,22 @@ def test_a_bad_k_is_shown_beside_the_form(remembered):
     assert 'id="memory-errors"' in response.content.decode()
     partial = client.get("/memory/", {"scope": f"swarm:{swarm.pk}", "query": "x", "k": 0}, HTTP_HX_REQUEST="true")
     assert partial.status_code == 200 and 'id="memory-errors"' in partial.content.decode()
+
+
+def test_the_admin_lists_entries_without_raw_vectors_and_deletes_through_the_service(
+    client, django_user_model, alice, make_swarm
+):
+    swarm = make_swarm()
+    entry = services.write_memory(owner=alice, swarm=swarm, text="an admin-visible note")
+    services.search_memory(owner=alice, swarm=swarm, query="note")  # warm the cache
+    admin_user = django_user_model.objects.create_superuser(username="root", password="x")
+    client.force_login(admin_user)
+    assert "an admin-visible note" in client.get("/admin/memory/memoryentry/").content.decode()
+    detail = client.get(f"/admin/memory/memoryentry/{entry.pk}/change/").content.decode()
+    assert "384 float32 values" in detail and "\\x" not in detail
+
+    response = client.post(
+        "/admin/memory/memoryentry/", {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"}
+    )
+    assert response.status_code == 302
+    assert services.search_memory(owner=alice, swarm=swarm, query="note") == []

@@ -4,6 +4,7 @@ import pytest
 from django.db import transaction
 
 from apps.core.errors import FieldsError
+from apps.engine.embeddings import shared_embedder
 from apps.memory import services
 from apps.memory.index import shared_cache
 from apps.memory.models import MemoryEntry
@@ -209,6 +210,12 @@ def test_deleting_an_entry_removes_it_from_searches(alice, team):
     services.delete_memory(owner=alice, entry=drop)
 
     assert texts(services.search_memory(owner=alice, swarm=swarm, query="well water", k=5)) == [keep.text]
+    other = services.write_memory(owner=alice, swarm=swarm, text="a note about bread")
+    # The deleted entry no longer takes one of the k places (a stale cache would leave one result).
+    assert texts(services.search_memory(owner=alice, swarm=swarm, query="well water poisoned", k=2)) == [
+        keep.text,
+        other.text,
+    ]
     with pytest.raises(FieldsError):
         services.delete_memory(owner=alice, entry=drop.pk)
 
@@ -222,6 +229,9 @@ def test_a_write_rolled_back_after_a_search_never_haunts_later_searches(alice, t
         raise RuntimeError("the step failed")
     services.write_memory(owner=alice, swarm=swarm, text="replacement entry about ships")
 
-    found = texts(services.search_memory(owner=alice, swarm=swarm, query="ships", k=5))
+    hits = services.search_memory(owner=alice, swarm=swarm, query="ships", k=5)
 
-    assert sorted(found) == ["committed entry about ships", "replacement entry about ships"]
+    assert sorted(texts(hits)) == ["committed entry about ships", "replacement entry about ships"]
+    # Each score is the entry's own vector against the query (not the phantom's, whose id SQLite may reuse).
+    query = shared_embedder().embed_one("ships")
+    assert [h.score for h in hits] == pytest.approx([float(h.entry.vector @ query) for h in hits], abs=1e-5)
