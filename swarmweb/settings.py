@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.memory",
     "apps.learning",
+    "apps.tools",
     "apps.arena",
     "apps.dashboard",
     "apps.api",
@@ -146,6 +147,11 @@ SWARMWEB = {
     # Budget applied to runs whose swarm sets none.
     "DEFAULT_MAX_STEPS": env_int("DEFAULT_MAX_STEPS", 200, minimum=1),
     "DEFAULT_MAX_SECONDS": env_int("DEFAULT_MAX_SECONDS", 3600, minimum=1),
+    # Tools made by agents wait for a person's approval before their first use.
+    "MADE_TOOLS_NEED_APPROVAL": env_bool("MADE_TOOLS_NEED_APPROVAL", True),
+    # Limits of one made-tool call in the sandbox.
+    "MADE_TOOL_TIMEOUT_SECONDS": env_int("MADE_TOOL_TIMEOUT_SECONDS", 5, minimum=1),
+    "MADE_TOOL_MEMORY_MB": env_int("MADE_TOOL_MEMORY_MB", 256, minimum=32),
 }
 
 CELERY_BEAT_SCHEDULE = beat_schedule(sweep_interval_s=float(SWARMWEB["SWEEP_INTERVAL_SECONDS"]))

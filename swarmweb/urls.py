@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("apps.api.urls")),
     path("training/", include("apps.learning.urls")),
+    path("tools/", include("apps.tools.urls")),
     path("memory/", include("apps.memory.urls")),
     path("arena/", include("apps.arena.urls")),
     path("", include("apps.dashboard.urls")),

@@ -45,6 +45,16 @@ class Agent(models.Model):
     parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
     privileges = models.JSONField(default=list, blank=True)
     tools = models.JSONField(default=list, blank=True, help_text="Names of the tools this agent may be offered.")
+    memory_top_k = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Put this many memories most relevant to each step's input into the agent's context (0: off).",
+    )
+    memory_scope = models.CharField(
+        max_length=10,
+        choices=[("swarm", "The run's swarm"), ("agent", "Its own"), ("both", "Both")],
+        default="swarm",
+        help_text="Which memory is recalled automatically.",
+    )
     rooms = models.JSONField(default=list, blank=True, help_text="Rooms this agent belongs to.")
     talks_to = models.ManyToManyField(
         "self", symmetrical=False, blank=True, related_name="heard_by", help_text="Agents it may message directly."

@@ -50,11 +50,14 @@ def create_agent(
     parent: Agent | None = None,
     level: int | None = None,
     privileges: list[str] | None = None,
+    memory_top_k: int = 0,
+    memory_scope: str = "swarm",
 ) -> Agent:
     """A person creates an agent (a root, or a child of one of their agents): governed and audited."""
     from .governance import Acting, spawn_agent
 
-    return spawn_agent(
+    _check_memory(memory_top_k, memory_scope)  # before anything is written
+    agent = spawn_agent(
         Acting(user=owner),
         owner=owner,
         name=name,
@@ -66,6 +69,23 @@ def create_agent(
         instructions=instructions,
         description=description,
     )
+    if memory_top_k or memory_scope != "swarm":
+        agent.memory_top_k, agent.memory_scope = memory_top_k, memory_scope
+        agent.save(update_fields=["memory_top_k", "memory_scope"])
+    return agent
+
+
+MAX_MEMORY_TOP_K = 20
+
+
+def _check_memory(top_k: int, scope: str) -> None:
+    errors = {}
+    if not 0 <= top_k <= MAX_MEMORY_TOP_K:
+        errors["memory_top_k"] = [f"Between 0 (off) and {MAX_MEMORY_TOP_K}."]
+    if scope not in ("swarm", "agent", "both"):
+        errors["memory_scope"] = ["One of swarm, agent, both."]
+    if errors:
+        raise FieldsError("Invalid memory settings.", fields=errors)
 
 
 def update_agent(agent: Agent, *, acting_user=None, **changes: Any) -> Agent:
@@ -74,7 +94,9 @@ def update_agent(agent: Agent, *, acting_user=None, **changes: Any) -> Agent:
     usual rules; a refused grant changes nothing but the audit log."""
     from .governance import Acting, grant_privilege
 
-    fields = {k: changes[k] for k in ("name", "provider", "config", "instructions", "description") if k in changes}
+    editable = ("name", "provider", "config", "instructions", "description", "memory_top_k", "memory_scope")
+    fields = {k: changes[k] for k in editable if k in changes}
+    _check_memory(fields.get("memory_top_k", agent.memory_top_k), fields.get("memory_scope", agent.memory_scope))
     provider = fields.get("provider", agent.provider)
     config = fields.get("config", agent.config)
     check_agent(

@@ -27,6 +27,8 @@ class AgentSerializer(serializers.ModelSerializer):
             "level",
             "parent",
             "privileges",
+            "memory_top_k",
+            "memory_scope",
             "status",
             "terminated_at",
             "created_at",

@@ -31,7 +31,8 @@ class StepOutcome(StrEnum):
 
 class EventKind(StrEnum):
     """Kinds of run events. All are persisted in the run's append-only log except the
-    live-only ones (``STEP_STARTED``, ``STEP_DELTA``), which are relayed as they happen."""
+    live-only ones (``STEP_STARTED``, ``STEP_DELTA``, ``TOOL_CALLED``), which are relayed as they
+    happen (a step's tool calls are kept in its record when it finishes)."""
 
     RUN_STATUS = "run.status"
     STEP_QUEUED = "step.queued"
@@ -44,6 +45,7 @@ class EventKind(StrEnum):
     AGENT_LEFT = "agent.left"
     STRATEGY_PROGRESS = "strategy.progress"
     STEP_DELTA = "step.delta"  # live only: token deltas of a streaming step
+    TOOL_CALLED = "tool.called"  # live only: a tool call of a running step
 
 
 class FieldKind(StrEnum):

@@ -85,6 +85,15 @@ class RunConsumer(AsyncWebsocketConsumer):
         else:
             await self.send(text_data=render_to_string("runs/_step.html", {"step": step, "oob": True}))
 
+    async def tool_called(self, message: dict) -> None:
+        """Live-only: an agent called a tool during a running step (the step's record keeps it for good)."""
+        call, step_id = message["call"], message["step_id"]
+        if self.as_json:
+            await self.send(text_data=json.dumps({"kind": EventKind.TOOL_CALLED, "step_id": step_id, "data": call}))
+        else:
+            html = render_to_string("runs/_tool_call_live.html", {"call": call, "step_id": step_id})
+            await self.send(text_data=html)
+
     async def step_delta(self, message: dict) -> None:
         if self.as_json:
             await self.send(

@@ -57,6 +57,7 @@ def step_data(step: Step, run: Run | None = None) -> dict[str, Any]:
         "tokens": step.prompt_tokens + step.completion_tokens,
         "latency_ms": step.latency_ms,
         "attempts": step.attempts,
+        "tool_calls": list((step.data or {}).get("tool_calls", [])),
     }
     if run is not None:
         data["spend"] = spend_data(run)

@@ -325,7 +325,11 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
     if run.is_active:
         if new_steps or Step.objects.filter(run=run, status__in=OUTSTANDING).exists():
             run.status = RunStatus.RUNNING
-        elif HumanRequest.objects.filter(run=run, status=HumanRequestStatus.PENDING).exists():
+        elif (
+            HumanRequest.objects.filter(run=run, status=HumanRequestStatus.PENDING)
+            .exclude(key__startswith=TOOL_REQUEST_PREFIX)  # tools' questions never hold up the strategy
+            .exists()
+        ):
             run.status = RunStatus.WAITING_INPUT
         else:
             _finish(run, RunStatus.FAILED, log, error="The strategy stopped without finishing the run.")
@@ -463,9 +467,10 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
             step, StepResult(StepOutcome.ERROR, error=f"Permission denied ({exc.rule}): {exc.message}")
         )
     provider = get_provider(step.agent.provider)
+    recalled = _recall(step)
     request = StepRequest(
         task=step.run.task,
-        input=step.input,
+        input=_with_memories(step.input, recalled),
         step_key=step.key,
         history=_history(step) if provider.uses_history else (),
         call_index=step.call_index,
@@ -476,7 +481,7 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
     except EngineError as exc:  # e.g. its instructions template no longer renders
         return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name}: {exc.message}"))
     if provider.is_instant(step.agent.config):
-        return _record_result(step, run_agent_step(spec, request))
+        return _record_result(step, _noting_recall(run_agent_step(spec, request), recalled))
     claim = claim_step(step)
     if claim is None:
         return False
@@ -487,7 +492,37 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
         relay.close()
     if tools.calls:
         result = replace(result, data={**result.data, "tool_calls": tools.calls})
-    return complete_step(step, claim.token, result)
+    return complete_step(step, claim.token, _noting_recall(result, recalled))
+
+
+def _recall(step: Step) -> list[dict[str, Any]]:
+    """The memories most relevant to the step's input, when the agent recalls memory automatically."""
+    agent = step.agent
+    if not agent.memory_top_k:
+        return []
+    from apps.memory.services import search_memory
+
+    scopes = []
+    if agent.memory_scope in ("swarm", "both") and step.run.swarm_id is not None:
+        scopes.append({"swarm": step.run.swarm_id})
+    if agent.memory_scope in ("agent", "both"):
+        scopes.append({"agent": agent})
+    hits = []
+    for scope in scopes:
+        hits += search_memory(owner=step.run.owner, query=step.input or step.run.task, k=agent.memory_top_k, **scope)
+    hits.sort(key=lambda hit: -hit.score)
+    return [{"id": h.entry.pk, "score": round(h.score, 4), "text": h.entry.text} for h in hits[: agent.memory_top_k]]
+
+
+def _with_memories(text: str, recalled: list[dict[str, Any]]) -> str:
+    if not recalled:
+        return text
+    lines = "\n".join(f"- {m['text']}" for m in recalled)
+    return f"Relevant memory (most similar first):\n{lines}\n\n{text}"
+
+
+def _noting_recall(result: StepResult, recalled: list[dict[str, Any]]) -> StepResult:
+    return replace(result, data={**result.data, "recalled_memory": recalled}) if recalled else result
 
 
 def _start_child_run(step: Step) -> bool:
@@ -699,8 +734,88 @@ def answer_human_request(*, request_id: int, answer: dict[str, Any], user) -> Hu
         request.save(update_fields=["status", "answer", "answered_by", "answered_at"])
         log = EventLog(run)
         log.append(EventKind.HUMAN_ANSWERED, human_request_data(request))
-        _feed(run, HumanAnswered(key=request.key, answer=cleaned), log)
+        if request.key.startswith(TOOL_REQUEST_PREFIX):
+            _tool_request_answered(run, request, cleaned, log, user)
+        else:
+            _feed(run, HumanAnswered(key=request.key, answer=cleaned), log)
     return request
+
+
+# ---- human requests made by tools (not by the strategy) -----------------------------------
+
+TOOL_REQUEST_PREFIX = "tool:"
+ANSWER_FIELD = [{"name": "answer", "label": "Answer", "kind": "textarea", "required": True}]
+APPROVAL_FIELDS = [
+    {"name": "approve", "label": "Approve this tool", "kind": "boolean", "required": False},
+    {"name": "note", "label": "Note", "kind": "text", "required": False},
+]
+
+
+def _main_room(run: Run) -> str:
+    return (run.state or {}).get("room") or run.strategy_config.get("room") or "main"
+
+
+def _add_tool_request(run_id: int, *, key: str, prompt: str, fields: list[dict[str, Any]]) -> HumanRequest:
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or not run.is_active:
+            raise Conflict("The run is no longer active.", code=ErrorCode.RUN_NOT_ACTIVE)
+        request = HumanRequest.objects.create(run=run, key=key, prompt=prompt, fields=fields)
+        log = EventLog(run)
+        log.append(EventKind.HUMAN_REQUESTED, human_request_data(request))
+        log.flush(save_seq=True)
+    return request
+
+
+def ask_human_from_tool(run_id: int, *, agent: str, prompt: str, room: str | None = None) -> HumanRequest:
+    """An agent's ``ask_human`` tool: the question goes to people now; the answer is posted to ``room`` later.
+
+    The run keeps going meanwhile (the strategy does not wait on it).
+    """
+    run = Run.objects.only("state", "strategy_config").get(pk=run_id)
+    room = room or _main_room(run)
+    key = f"{TOOL_REQUEST_PREFIX}ask:{uuid.uuid4().hex[:10]}:{room}"[:120]
+    request = _add_tool_request(run_id, key=key, prompt=f"{agent} asks: {prompt}", fields=ANSWER_FIELD)
+    request.answer_room = room
+    return request
+
+
+def ask_human_for_tool_approval(run_id: int, tool) -> HumanRequest:
+    """A tool an agent made waits for a person's yes or no in the run that made it."""
+    prompt = (
+        f"{tool.made_by.name if tool.made_by else 'An agent'} made the tool {tool.name} v{tool.version}: "
+        f"{tool.description}\n\nParameters: {tool.parameters}\n\nSource:\n{tool.source}"
+    )
+    return _add_tool_request(
+        run_id, key=f"{TOOL_REQUEST_PREFIX}approve:{tool.pk}", prompt=prompt, fields=APPROVAL_FIELDS
+    )
+
+
+def _tool_request_answered(run: Run, request: HumanRequest, answer: dict[str, Any], log: EventLog, user) -> None:
+    """Route an answer to what asked: a message for ``ask_human``, a review for a made tool."""
+    _, kind, rest = request.key.split(":", 2)
+    if kind == "ask":
+        room_name = rest.split(":", 1)[1]
+        room, _ = Room.objects.get_or_create(run=run, name=room_name)
+        message = Message.objects.create(
+            run=run,
+            room=room,
+            sender=user.get_username(),
+            is_human=True,
+            content=f'Answer to "{request.prompt}": {answer.get("answer", "")}',
+        )
+        log.append(EventKind.MESSAGE_POSTED, message_data(message, room_name))
+    elif kind == "approve":
+        from apps.tools.models import MadeTool
+        from apps.tools.services import review_tool
+
+        tool = MadeTool.objects.filter(pk=int(rest)).first()
+        if tool is not None:
+            try:
+                review_tool(tool, approve=bool(answer.get("approve")), user=user, note=str(answer.get("note") or ""))
+            except Conflict:
+                pass  # reviewed meanwhile on the Tools page
+    log.flush(save_seq=True)
 
 
 def cancel_run(*, run_id: int, user, reason: str = "") -> Run:

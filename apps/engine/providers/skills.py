@@ -120,9 +120,12 @@ class SkillProvider:
         result = run_python(extract_code(request.input), timeout_s=timeout, memory_mb=config.memory_mb)
         if result.timed_out:
             raise ProviderTimeout(f"The code ran longer than {timeout:g}s and was stopped.")
+        if result.killed_reason == "output_limit":  # stopped for printing too much: keep what fits
+            return Reply(result.stdout.rstrip("\n") + "\n[output truncated]", data={"stderr": result.stderr[-2000:]})
         if result.exit_code != 0:
             tail = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
-            raise ProviderError(f"The code failed: {tail[0]}")
+            refused = f" (refused: {'; '.join(result.denied[:3])})" if result.denied else ""
+            raise ProviderError(f"The code failed: {tail[0]}{refused}")
         suffix = "\n[output truncated]" if result.truncated else ""
         return Reply(result.stdout.rstrip("\n") + suffix, data={"stderr": result.stderr[-2000:]})
 
