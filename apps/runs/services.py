@@ -54,7 +54,7 @@ from .events import EventLog
 from .hooks import hooks_for
 from .models import HumanRequest, HumanRequestStatus, Message, Room, Run, RunStatus, Step, StepStatus
 from .presenters import human_request_data, message_data, run_data, step_data
-from .tools import RunToolHost
+from .tools import RunToolHost, merge_records
 
 logger = logging.getLogger(__name__)
 
@@ -490,8 +490,9 @@ def execute_step(step_id: int, *, stream: bool = True) -> bool:
     result = run_agent_step(spec, request, on_token=relay, tools=tools)
     if relay is not None:
         relay.close()
-    if tools.calls:
-        result = replace(result, data={**result.data, "tool_calls": tools.calls})
+    if tools.calls or result.data.get("tool_calls"):
+        calls = merge_records(list(result.data.get("tool_calls") or []), tools.calls)
+        result = replace(result, data={**result.data, "tool_calls": calls})
     return complete_step(step, claim.token, _noting_recall(result, recalled))
 
 

@@ -14,6 +14,7 @@ the run page as a sub-event of its step.
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from typing import Any
 
@@ -116,3 +117,23 @@ class RunToolHost:
         except (FieldsError, EngineError) as exc:
             return ToolResult(False, str(exc), error_code=str(exc.code))
         return result
+
+
+def merge_records(reported: list[dict[str, Any]], hosted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One trajectory of a step's tool calls: what the provider reported (including calls it refused
+    itself, e.g. to a tool it was not offered), with the host's fuller record for each call that
+    reached the host (they come in the same order)."""
+    merged, j = [], 0
+    for call in reported:
+        if j < len(hosted) and hosted[j]["tool"] == call.get("tool") and hosted[j]["ok"] == call.get("ok"):
+            merged.append(hosted[j])
+            j += 1
+            continue
+        arguments = call.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                pass
+        merged.append({**call, "arguments": arguments, "duration_ms": 0})
+    return merged + hosted[j:]
