@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Rating, Trial
+from .models import CurriculumAttempt, CurriculumProgress, Rating, Trial
 
 
 @admin.register(Rating)
@@ -13,3 +13,15 @@ class RatingAdmin(admin.ModelAdmin):
 class TrialAdmin(admin.ModelAdmin):
     list_display = ["run", "number", "domain", "leader", "winner", "tie", "created_at"]
     list_filter = ["domain", "tie"]
+
+
+@admin.register(CurriculumProgress)
+class CurriculumProgressAdmin(admin.ModelAdmin):
+    list_display = ["agent", "swarm", "level", "total_reward", "passes", "fails", "reached_top", "updated_at"]
+    list_filter = ["reached_top"]
+
+
+@admin.register(CurriculumAttempt)
+class CurriculumAttemptAdmin(admin.ModelAdmin):
+    list_display = ["run", "number", "agent", "level", "passed", "reward", "level_after", "created_at"]
+    list_filter = ["passed", "level"]

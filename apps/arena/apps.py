@@ -11,3 +11,4 @@ class ArenaConfig(AppConfig):
         from . import services
 
         register("orc", StrategyHooks(start_context=services.orc_start_context, after_transition=services.record_orc))
+        register("sao", StrategyHooks(start_context=services.sao_start_context, after_transition=services.record_sao))

@@ -1,4 +1,5 @@
-"""Arena services: load ORC ratings into a run and persist what its trials changed."""
+"""Arena services: load ORC ratings and SAO curriculum progress into a run, and persist what
+its transitions changed (called by the run service under the run's lock, see ``apps.runs.hooks``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from apps.engine.strategies.sao import reward_sparkline
 from apps.runs.models import Run
 
-from .models import Rating, Trial
+from .models import CurriculumAttempt, CurriculumProgress, Rating, Trial
 
 logger = logging.getLogger(__name__)
 
@@ -97,3 +99,70 @@ def leaderboards(user, *, domain: str | None = None) -> list[dict[str, Any]]:
     for row in rows.order_by("domain", "-rating"):
         boards.setdefault(row.domain, []).append(row)
     return [{"domain": d, "rows": r, "leader": next((x for x in r if x.is_leader), None)} for d, r in boards.items()]
+
+
+# ---- SAO: curriculum progress -------------------------------------------------------------
+
+
+def sao_start_context(run: Run, strategy) -> dict[str, Any]:
+    """Each climbing agent's persisted progress in this swarm's curriculum."""
+    ids = {run.agent_id(name): name for name in strategy.agents if run.agent_id(name) is not None}
+    rows = CurriculumProgress.objects.filter(swarm_id=run.swarm_id, agent_id__in=ids)
+    return {"progress": {ids[row.agent_id]: row.as_record() for row in rows}}
+
+
+def record_sao(run: Run) -> None:
+    """Persist the attempts settled since the last transition and the progress of their agents.
+    Call holding the run lock, in the transaction that saved the run's state."""
+    history = (run.state or {}).get("history", [])
+    known = CurriculumAttempt.objects.filter(run=run).count()
+    new = [h for h in history[known:] if run.agent_id(h["agent"]) is not None]
+    if not new:
+        return
+    CurriculumAttempt.objects.bulk_create(
+        [
+            CurriculumAttempt(
+                run=run,
+                swarm_id=run.swarm_id,
+                agent_id=run.agent_id(h["agent"]),
+                number=h["n"],
+                level=h["level"],
+                task=h["task"],
+                expected=h["expected"] or "",
+                answer=h["answer"],
+                passed=h["passed"],
+                reason=h["reason"],
+                latency_ms=max(0, h["latency_ms"]),
+                reward=h["reward"],
+                total_after=h["total_after"],
+                level_after=h["level_after"],
+            )
+            for h in new
+        ]
+    )
+    agents = run.state["agents"]
+    for name in dict.fromkeys(h["agent"] for h in new):
+        record = agents[name]
+        CurriculumProgress.objects.update_or_create(
+            swarm_id=run.swarm_id,
+            agent_id=run.agent_id(name),
+            defaults={
+                "owner_id": run.owner_id,
+                **{key: record[key] for key in ("level", "total_reward", "attempts", "passes", "fails")},
+                "reached_top": record["reached_top"],
+                "level_attempts": record["level_attempts"],
+            },
+        )
+
+
+def curriculum(swarm) -> dict[str, Any]:
+    """A swarm's curriculum standings (best first), each with its reward history, and the latest attempts."""
+    series: dict[int, list[float]] = {}
+    history = CurriculumAttempt.objects.filter(swarm=swarm).order_by("created_at", "id")
+    for row in history.values("agent_id", "total_after"):
+        series.setdefault(row["agent_id"], []).append(row["total_after"])
+    rows = CurriculumProgress.objects.filter(swarm=swarm).select_related("agent")
+    return {
+        "rows": [{"progress": r, "spark": reward_sparkline(series.get(r.agent_id, [])[-200:])} for r in rows],
+        "attempts": CurriculumAttempt.objects.filter(swarm=swarm).select_related("agent", "run")[:100],
+    }

@@ -6,4 +6,5 @@ app_name = "arena"
 
 urlpatterns = [
     path("", views.leaderboard, name="leaderboard"),
+    path("curriculum/<int:swarm_id>/", views.curriculum, name="curriculum"),
 ]

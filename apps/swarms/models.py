@@ -15,6 +15,8 @@ class Strategy(models.TextChoices):
     HIVE = StrategyName.HIVE.value, "HIVE consensus (propose, vote)"
     FORGE = StrategyName.FORGE.value, "FORGE refinement (generator, critics)"
     ORC = StrategyName.ORC.value, "ORC trials (per-domain leaders, Elo)"
+    SAO = StrategyName.SAO.value, "SAO curriculum (levels, rewards)"
+    BOARD = StrategyName.BOARD.value, "Board deliberation room"
 
     @property
     def description(self) -> str:

@@ -16,17 +16,48 @@ from apps.engine.strategies import build_strategy
 from .models import Swarm, SwarmMember
 
 
-def check_strategy(strategy: str, config: Any, member_names: Sequence[str]) -> None:
-    """Raise ``FieldsError`` if ``config`` is not valid for ``strategy`` with these members."""
+def check_strategy(
+    strategy: str, config: Any, member_names: Sequence[str], *, members: Sequence[Agent | Swarm] = ()
+) -> None:
+    """Raise ``FieldsError`` if ``config`` is not valid for ``strategy`` with these members.
+
+    With ``members`` (the resolved agents and swarms), rules that depend on what
+    a strategy cannot see (agents' levels) are checked too: see ``check_board``.
+    """
     if not isinstance(config, dict):
         raise FieldsError("Invalid strategy configuration.", fields={"strategy_config": ["Must be a JSON object."]})
     try:
-        build_strategy(strategy, config, member_names)
+        built = build_strategy(strategy, config, member_names)
     except EngineError as exc:
         if exc.code == ErrorCode.UNKNOWN_STRATEGY:
             raise FieldsError(exc.message, fields={"strategy": [exc.message]}, code=exc.code) from None
         fields = {f"strategy_config.{k}": v for k, v in exc.fields.items()} or {"strategy_config": [exc.message]}
         raise FieldsError(exc.message, fields=fields, code=exc.code) from None
+    if members:
+        check_board(built, members)
+
+
+def check_board(strategy: Any, members: Sequence[Agent | Swarm]) -> None:
+    """With ``board_only`` (the board room), every speaker must be a level-0 agent: the Supreme
+    Oversight Board. Strategies see member names only, never levels, so the rule lives here."""
+    if not getattr(strategy, "board_only", False):
+        return
+    speakers = set(strategy.speakers())
+    problems = []
+    for member in members:
+        name = _member_name(member)
+        if name not in speakers:
+            continue
+        if isinstance(member, Swarm):
+            problems.append(f"{name} is a swarm: only level-0 agents sit on the board.")
+        elif member.level != 0:
+            problems.append(f"{name} is a level-{member.level} agent: only level-0 agents sit on the board.")
+    if problems:
+        raise FieldsError(
+            "Only the board (level-0 agents) may speak in a board room.",
+            fields={"members": problems},
+            code=ErrorCode.INVALID_STRATEGY_CONFIG,
+        )
 
 
 Member = Agent | Swarm
@@ -115,7 +146,7 @@ def create_swarm(
     agents = _resolve_members(owner, members)
     if not agents:
         raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-    check_strategy(strategy, config, [_member_name(a) for a in agents])
+    check_strategy(strategy, config, [_member_name(a) for a in agents], members=agents)
     swarm = Swarm.objects.create(
         owner=owner,
         name=name,
@@ -143,7 +174,7 @@ def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] |
         agents = [m.agent or m.child_swarm for m in swarm.members.select_related("agent", "child_swarm")]
     if not agents:
         raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-    check_strategy(swarm.strategy, swarm.strategy_config, [_member_name(a) for a in agents])
+    check_strategy(swarm.strategy, swarm.strategy_config, [_member_name(a) for a in agents], members=agents)
     swarm.save()
     if members is not None:
         swarm.members.all().delete()

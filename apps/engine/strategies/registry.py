@@ -9,11 +9,12 @@ from typing import Any
 from ..errors import UnknownStrategyError
 from .base import Strategy
 from .boss_worker import BossWorkerStrategy
-from .chat_room import ChatRoomStrategy
+from .chat_room import BoardRoomStrategy, ChatRoomStrategy
 from .forge import ForgeStrategy
 from .heist import HeistStrategy
 from .hive import HiveStrategy
 from .orc import OrcStrategy
+from .sao import SaoStrategy
 from .sequential import SequentialStrategy
 
 
@@ -25,6 +26,8 @@ class StrategyName(StrEnum):
     HIVE = "hive"
     FORGE = "forge"
     ORC = "orc"
+    SAO = "sao"
+    BOARD = "board"
 
 
 STRATEGIES: dict[str, type] = {
@@ -35,6 +38,8 @@ STRATEGIES: dict[str, type] = {
     StrategyName.HIVE: HiveStrategy,
     StrategyName.FORGE: ForgeStrategy,
     StrategyName.ORC: OrcStrategy,
+    StrategyName.SAO: SaoStrategy,
+    StrategyName.BOARD: BoardRoomStrategy,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -45,6 +50,8 @@ DESCRIPTIONS: dict[str, str] = {
     StrategyName.HIVE: "Leaderless consensus: agents propose, see each other, vote; a threshold decides.",
     StrategyName.FORGE: "Adversarial refinement: a generator drafts, critics score, it revises until all accept.",
     StrategyName.ORC: "Leadership through trials: per-domain leaders, challengers, a judge, Elo ratings.",
+    StrategyName.SAO: "Curriculum arena: agents climb judged levels for rewards; a fail sends them back.",
+    StrategyName.BOARD: "Board deliberation: level-0 members speak one at a time, in turn or as a selector picks.",
 }
 
 
