@@ -175,7 +175,8 @@ def main() -> None:
         "real texts whose embeddings are computed before timing; reference measured in the same run)."
         "\n\n```\n"
         + "\n".join(lines)
-        + f"\nmeasured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores\n```",
+        + f"\nmeasured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} (other work on the machine slows both columns alike)\n```",
     )
     print(f"RESULT memory_search p50_ms={p50:.2f} target={TARGET_P50_MS:.0f} {'PASS' if passed else 'FAIL'}")
 
