@@ -77,6 +77,51 @@ DEMO_AGENTS: list[dict[str, Any]] = [
         },
     },
     {
+        "name": "parrot",
+        "provider": "skill",
+        "description": "Repeats the task back (right for 'repeat the word ...' tasks, wrong for sums).",
+        "config": {"skill": "echo", "template": "{{ task }}"},
+    },
+    {
+        "name": "scout",
+        "provider": "scripted",
+        "description": "Writes what it finds to the swarm's shared memory (scripted tool calls).",
+        "privileges": ["memory.write"],
+        "config": {
+            "replies": [
+                {
+                    "content": "Noted: {{ tool_results | map(attribute='content') | join(' ') }}",
+                    "tool_calls": [
+                        {
+                            "tool": "memory_write",
+                            "arguments": {"text": "The bridge on route 9 is closed until May.", "tags": ["roads"]},
+                        },
+                        {
+                            "tool": "memory_write",
+                            "arguments": {"text": "The depot opens at 6 am on weekdays.", "tags": ["depot"]},
+                        },
+                    ],
+                }
+            ],
+            "cycle": True,
+        },
+    },
+    {
+        "name": "dispatcher",
+        "provider": "scripted",
+        "description": "Plans from the shared memory: searches it by meaning (scripted tool call).",
+        "privileges": ["tool.memory_search"],
+        "config": {
+            "replies": [
+                {
+                    "content": "Plan, from memory:\n{{ tool_results[0].content }}",
+                    "tool_calls": [{"tool": "memory_search", "arguments": {"query": "{{ task }}", "k": 2}}],
+                }
+            ],
+            "cycle": True,
+        },
+    },
+    {
         "name": "finalizer",
         "provider": "skill",
         "description": "Applies the reviewer's decision to the draft.",
@@ -143,7 +188,40 @@ DEMO_SWARMS: list[dict[str, Any]] = [
         },
         "example_task": "Three days in Lisbon",
     },
+    {
+        "name": "Router team",
+        "description": "A calculator and a parrot: each right on one kind of task. On the Training page, train a "
+        "routing policy for this swarm on the 'Arithmetic or repeat' dataset, then run it with the puppeteer "
+        "strategy.",
+        "strategy": "sequential",
+        "members": ["calculator", "parrot"],
+        "strategy_config": {},
+        "example_task": "What is 12 + 30?",
+    },
+    {
+        "name": "Memory desk",
+        "description": "A scout writes notes to the swarm's vector memory; a dispatcher finds them by meaning. "
+        "Browse them on the Memory page.",
+        "strategy": "sequential",
+        "members": ["scout", "dispatcher"],
+        "strategy_config": {},
+        "example_task": "Can the trucks cross the river tomorrow?",
+    },
 ]
+
+
+def demo_dataset_jsonl(n: int = 30) -> str:
+    """Arithmetic (only the calculator solves it) and repetition (only the parrot does), interleaved."""
+    import json
+
+    words = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper"]
+    rows = []
+    for i in range(n):
+        a, b = 7 + 3 * i, 40 - i
+        rows.append({"task": f"What is {a} + {b}?", "expected": a + b, "checker": "numeric", "family": "sum"})
+        word = f"{words[i % len(words)]}{i}"
+        rows.append({"task": f"Repeat the word {word}", "expected": word, "checker": "contains", "family": "repeat"})
+    return "\n".join(json.dumps(row) for row in rows)
 
 
 def seed_demo(owner) -> list[Swarm]:
@@ -159,10 +237,21 @@ def seed_demo(owner) -> list[Swarm]:
         fields = {"provider": spec["provider"], "config": spec["config"], "description": spec["description"]}
         existing = Agent.objects.filter(owner=owner, name=spec["name"]).first()
         if existing is None:
-            agents[spec["name"]] = create_agent(owner=owner, name=spec["name"], **fields)
+            extra = {"privileges": spec["privileges"]} if "privileges" in spec else {}
+            agents[spec["name"]] = create_agent(owner=owner, name=spec["name"], **fields, **extra)
         else:
             agents[spec["name"]] = update_agent(existing, **fields)
-    return _seed_swarms(owner, agents)
+    swarms = _seed_swarms(owner, agents)
+    _seed_dataset(owner)
+    return swarms
+
+
+def _seed_dataset(owner) -> None:
+    from apps.learning.models import TrainingDataset
+    from apps.learning.services import create_dataset
+
+    if not TrainingDataset.objects.filter(owner=owner, name="Arithmetic or repeat").exists():
+        create_dataset(owner=owner, name="Arithmetic or repeat", jsonl=demo_dataset_jsonl(), test_fraction=0.25)
 
 
 @transaction.atomic

@@ -61,3 +61,18 @@ def test_an_llm_agent_answers_through_the_worker(alice, make_agent, make_swarm, 
     step = run.steps.get()
     assert step.prompt_tokens == 12 and step.completion_tokens == 7
     assert server.requests[0]["messages"][-1] == {"role": "user", "content": "greet"}
+
+
+def test_the_memory_demo_finds_by_meaning_what_the_scout_wrote(demo, alice):
+    run = wait_for_run(services.start_run(swarm=demo["Memory desk"], task="Can trucks cross the river?", user=alice))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    first_hit = run.result.splitlines()[1]
+    assert "bridge on route 9" in first_hit
+
+
+def test_seeding_twice_keeps_one_training_dataset(demo, alice):
+    from apps.learning.models import TrainingDataset
+
+    seed_demo(alice)
+    dataset = TrainingDataset.objects.get(owner=alice)
+    assert len(dataset.tasks) == 60 and {t["family"] for t in dataset.tasks} == {"sum", "repeat"}

@@ -12,8 +12,9 @@ A rule whose regex matches the input wins; otherwise the n-th call gets the
 n-th reply (cycling if ``cycle``), then ``default`` (or the last reply).
 A reply is a template string or an object with ``content``, ``done``,
 ``error`` (the step fails with that message), ``delay_ms`` and
-``tool_calls``: ``[{"tool": "spawn_agent", "arguments": {...}}]``, made in
-order before the content is rendered; the content template sees their
+``tool_calls``: ``[{"tool": "spawn_agent", "arguments": {...}}]`` (string
+arguments are templates, e.g. ``"{{ task }}"``), made in order before the
+content is rendered; the content template sees their
 results as ``tool_results`` (each with ``ok`` and ``content``).
 """
 
@@ -190,7 +191,11 @@ class ScriptedProvider:
             "call_index": request.call_index,
         }
         results = []
-        for call in chosen.tool_calls:
+        for scripted_call in chosen.tool_calls:
+            try:  # string arguments are templates too ("{{ task }}")
+                call = ToolCall(scripted_call.name, _render_strings(scripted_call.arguments, context))
+            except EngineError as exc:
+                raise ProviderError(exc.message) from None
             result = (tools or NoTools()).call(call)
             results.append(
                 {
@@ -210,3 +215,13 @@ class ScriptedProvider:
             on_token(content)
         usage = Usage(completion_tokens=config.tokens_per_call, cost=config.cost_per_call)
         return Reply(content, usage=usage, done=chosen.done, data={"tool_calls": results} if results else {})
+
+
+def _render_strings(value: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return templating.render(value, context) if ("{{" in value or "{%" in value) else value
+    if isinstance(value, Mapping):
+        return {key: _render_strings(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_strings(item, context) for item in value]
+    return value
