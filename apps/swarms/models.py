@@ -17,6 +17,7 @@ class Strategy(models.TextChoices):
     ORC = StrategyName.ORC.value, "ORC trials (per-domain leaders, Elo)"
     SAO = StrategyName.SAO.value, "SAO curriculum (levels, rewards)"
     BOARD = StrategyName.BOARD.value, "Board deliberation room"
+    PUPPETEER = StrategyName.PUPPETEER.value, "Puppeteer (trained orchestrator policy)"
 
     @property
     def description(self) -> str:

@@ -14,6 +14,7 @@ from .forge import ForgeStrategy
 from .heist import HeistStrategy
 from .hive import HiveStrategy
 from .orc import OrcStrategy
+from .puppeteer import PuppeteerStrategy
 from .sao import SaoStrategy
 from .sequential import SequentialStrategy
 
@@ -28,6 +29,7 @@ class StrategyName(StrEnum):
     ORC = "orc"
     SAO = "sao"
     BOARD = "board"
+    PUPPETEER = "puppeteer"
 
 
 STRATEGIES: dict[str, type] = {
@@ -40,6 +42,7 @@ STRATEGIES: dict[str, type] = {
     StrategyName.ORC: OrcStrategy,
     StrategyName.SAO: SaoStrategy,
     StrategyName.BOARD: BoardRoomStrategy,
+    StrategyName.PUPPETEER: PuppeteerStrategy,
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -52,6 +55,7 @@ DESCRIPTIONS: dict[str, str] = {
     StrategyName.ORC: "Leadership through trials: per-domain leaders, challengers, a judge, Elo ratings.",
     StrategyName.SAO: "Curriculum arena: agents climb judged levels for rewards; a fail sends them back.",
     StrategyName.BOARD: "Board deliberation: level-0 members speak one at a time, in turn or as a selector picks.",
+    StrategyName.PUPPETEER: "A trained orchestrator policy picks which agent acts next, or stops (learned routing).",
 }
 
 
