@@ -130,3 +130,13 @@ async def test_a_watcher_sees_the_agents_climb(alice, curriculum):
     assert levels == sorted(levels) and levels[-1] == 4  # climbing, seen step by step
     assert await sync_to_async(RunEvent.objects.filter(run=run, kind="strategy.progress").count)() == len(panels)
     await comm.disconnect()
+
+    comm = communicator(run.pk, await sync_to_async(session_cookie)(alice), query="")  # HTML, as htmx gets it
+    assert (await comm.connect())[0]
+    fragments = []
+    while not await comm.receive_nothing(timeout=0.5):
+        fragments.append(await comm.receive_from())
+    ladders = [f for f in fragments if 'id="strategy-panel"' in f]
+    assert len(ladders) == len(panels) and 'hx-swap-oob="true"' in ladders[-1]
+    assert 'data-agent="calc" data-level="4"' in ladders[-1] and "sao-top" in ladders[-1]
+    await comm.disconnect()

@@ -412,6 +412,15 @@ def reward_sparkline(totals: Sequence[float], *, width: int = 100, height: int =
     return " ".join(f"{i * step:.1f},{height - v / peak * height:.1f}" for i, v in enumerate(series))
 
 
+HISTORY_SHOWN = 20  # attempts in each progress event: every event is stored, so keep it small
+
+
+def _brief(attempt: Mapping[str, Any]) -> dict[str, Any]:
+    """An attempt as the panel shows it, texts cut short."""
+    brief = {k: attempt[k] for k in ("n", "agent", "level", "passed", "reward", "level_after", "reached_top")}
+    return {**brief, "task": attempt["task"][:80], "answer": attempt["answer"][:40], "reason": attempt["reason"][:120]}
+
+
 def sao_snapshot(
     state: Mapping[str, Any], *, levels: Sequence[Level], agents: Sequence[str], max_attempts: int
 ) -> dict[str, Any]:
@@ -455,7 +464,7 @@ def sao_snapshot(
         "view": "sao",
         "levels": [level.to_dict() for level in levels],
         "agents": rows,
-        "history": list(reversed(history[-40:])),
+        "history": [_brief(h) for h in reversed(history[-HISTORY_SHOWN:])],
         "attempts": len(history),
         "max_attempts": max_attempts,
         "finished": bool(state.get("finished")),
