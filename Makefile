@@ -40,3 +40,5 @@ lint: setup-dev
 bench: setup-dev
 	$(BIN)/python bench/step_overhead.py
 	$(BIN)/python bench/dag_parallelism.py
+	$(BIN)/python bench/memory_search.py
+	$(BIN)/python bench/train_router.py
