@@ -159,3 +159,23 @@ def test_a_workflow_node_changes_colour_live_as_it_retries_and_falls_back(
     page.evaluate("window.swarmDag.show('fetch')")
     assert "upstream down" in page.inner_text("#dag-detail")
     page.wait_for_selector('#run-status [data-status="succeeded"]')
+
+
+def test_training_started_from_the_form_draws_its_curves_live(page, live_server_url):
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{live_server_url}/training/")
+    page.fill("#start input[name=name]", "browser-router")
+    page.fill("#start input[name=epochs]", "2")
+    page.fill("#start input[name=episodes_per_epoch]", "32")
+    page.click("#start button[type=submit]")
+    page.wait_for_url("**/training/*/")
+    page.wait_for_selector("#live.on")
+    page.wait_for_function("document.getElementById('epochs-done').textContent === '2'", timeout=120_000)
+    page.wait_for_selector("#evaluation-table", timeout=120_000)
+    assert page.locator("#charts .uplot").count() == 4
+    policies = page.locator("#evaluation-table tbody td:first-child").all_inner_texts()
+    assert policies[0] == "learned" and "oracle" in policies
+    page.wait_for_selector("#topology-after canvas")
+    assert "density" in page.inner_text("#topology-after-stats")
+    assert errors == []
