@@ -35,6 +35,20 @@ def check_strategy(
         raise FieldsError(exc.message, fields=fields, code=exc.code) from None
     if members:
         check_board(built, members)
+        check_policy_owner(strategy, config, members[0].owner_id)
+
+
+def check_policy_owner(strategy: str, config: dict, owner_id: int) -> None:
+    """A ``puppeteer`` swarm may only use a policy its owner trained."""
+    if strategy != "puppeteer":
+        return
+    from apps.learning.models import TrainingRun
+
+    if not TrainingRun.objects.filter(pk=config.get("training_run"), owner_id=owner_id).exists():
+        message = "No training run of yours has this id."
+        raise FieldsError(
+            message, fields={"strategy_config.training_run": [message]}, code=ErrorCode.INVALID_STRATEGY_CONFIG
+        )
 
 
 def check_board(strategy: Any, members: Sequence[Agent | Swarm]) -> None:

@@ -150,3 +150,22 @@ def test_the_puppeteer_strategy_refuses_a_policy_for_other_agents(alice, make_ag
             members=[make_agent("solo")],
         )
     assert "lacks" in json.dumps(caught.value.fields)
+
+
+def test_a_puppeteer_swarm_cannot_use_someone_elses_policy(alice, bob, make_agent):
+    run = services.start_training(
+        owner=alice, name="a", benchmark=SMALL_BENCH, epochs=1, episodes_per_epoch=16, queue=False
+    )
+    services.run_epoch(run.pk, 1, queue_next=False)
+    # bob has agents named like the benchmark's, so only ownership stands in the way
+    names = ["calculator", "converter", "text_tools", "retriever", "generalist"]
+    bobs = [make_agent(n, owner=bob) for n in names]
+    with pytest.raises(FieldsError) as caught:
+        create_swarm(
+            owner=bob, name="stolen", strategy="puppeteer", strategy_config={"training_run": run.pk}, members=bobs
+        )
+    assert list(caught.value.fields) == ["strategy_config.training_run"]
+    alices = [make_agent(n) for n in names]
+    create_swarm(
+        owner=alice, name="mine", strategy="puppeteer", strategy_config={"training_run": run.pk}, members=alices
+    )
