@@ -30,9 +30,7 @@ class Orchestrator:
         self.device = torch.device(device)
 
     @classmethod
-    def from_checkpoint(
-        cls, blob: bytes, *, embedder: TextEmbedder | None = None, device: str = "cpu"
-    ) -> Orchestrator:
+    def from_checkpoint(cls, blob: bytes, *, embedder: TextEmbedder | None = None, device: str = "cpu") -> Orchestrator:
         state = checkpoints.load(blob)
         config = TrainConfig.from_dict(state["config"])
         agents = state["agents"]
@@ -70,10 +68,7 @@ class Orchestrator:
         if len(history) >= self.max_steps:
             return None
         probs = self.probabilities(task_text, history)
-        if greedy:
-            action = int(torch.argmax(probs))
-        else:
-            action = int(torch.multinomial(probs, 1, generator=generator))
+        action = int(torch.argmax(probs)) if greedy else int(torch.multinomial(probs, 1, generator=generator))
         return None if action == len(self.agent_names) else self.agent_names[action]
 
     def __call__(self, task: Task, history: Sequence[Outcome]) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 MAX_CYCLES = 100_000
@@ -64,7 +65,7 @@ def fold_topology(trajectories: Sequence[Sequence[str]]) -> Topology:
     for trajectory in trajectories:
         for name in trajectory:
             nodes.setdefault(name, None)
-        edges.update(zip(trajectory, trajectory[1:]))
+        edges.update(pairwise(trajectory))
     names = tuple(nodes)
     n = len(names)
     between = sum(1 for s, t in edges if s != t)

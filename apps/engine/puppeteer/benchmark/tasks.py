@@ -25,7 +25,71 @@ EXACT = Checker("exact")
 NUMERIC = Checker("numeric", tolerance=1e-6)
 CONVERTED = Checker("numeric", tolerance=1e-4)  # the converter rounds to 4 decimals
 
-WORDS = ["apple", "anchor", "badge", "bamboo", "candle", "canyon", "cedar", "cobalt", "dancer", "denim", "eagle", "ember", "falcon", "fossil", "garnet", "glacier", "harbor", "hazel", "igloo", "indigo", "jasper", "jungle", "kettle", "lantern", "lemon", "magnet", "maple", "meadow", "nectar", "nickel", "oyster", "orbit", "pebble", "pepper", "quartz", "quill", "radish", "raven", "saddle", "salmon", "timber", "tulip", "umber", "velvet", "violet", "walnut", "willow", "yarrow", "zephyr", "basil", "bronze", "copper", "daisy", "ginger", "hollow", "marble", "onion", "pillow", "ribbon", "silver", "thistle", "tiger", "walrus"]
+WORDS = [
+    "apple",
+    "anchor",
+    "badge",
+    "bamboo",
+    "candle",
+    "canyon",
+    "cedar",
+    "cobalt",
+    "dancer",
+    "denim",
+    "eagle",
+    "ember",
+    "falcon",
+    "fossil",
+    "garnet",
+    "glacier",
+    "harbor",
+    "hazel",
+    "igloo",
+    "indigo",
+    "jasper",
+    "jungle",
+    "kettle",
+    "lantern",
+    "lemon",
+    "magnet",
+    "maple",
+    "meadow",
+    "nectar",
+    "nickel",
+    "oyster",
+    "orbit",
+    "pebble",
+    "pepper",
+    "quartz",
+    "quill",
+    "radish",
+    "raven",
+    "saddle",
+    "salmon",
+    "timber",
+    "tulip",
+    "umber",
+    "velvet",
+    "violet",
+    "walnut",
+    "willow",
+    "yarrow",
+    "zephyr",
+    "basil",
+    "bronze",
+    "copper",
+    "daisy",
+    "ginger",
+    "hollow",
+    "marble",
+    "onion",
+    "pillow",
+    "ribbon",
+    "silver",
+    "thistle",
+    "tiger",
+    "walrus",
+]
 UNIT_WORDS = {
     "km": ("km", "kilometres"),
     "m": ("m", "metres"),
@@ -80,9 +144,12 @@ def split_pools(seed: int, test_share: float = 0.3, path: Path = KNOWLEDGE_BASE)
         cut = max(1, round(len(items) * test_share))
         return items[cut:], items[:cut]
 
-    parts = [
-        halves([e for e in entities if e["kind"] == kind]) for kind in ("country", "mountain", "river")
-    ] + [halves(range(2, 100)), halves(range(1, 500)), halves(range(2, 60)), halves(WORDS)]
+    parts = [halves([e for e in entities if e["kind"] == kind]) for kind in ("country", "mountain", "river")] + [
+        halves(range(2, 100)),
+        halves(range(1, 500)),
+        halves(range(2, 60)),
+        halves(WORDS),
+    ]
     return Pools(*(p[0] for p in parts)), Pools(*(p[1] for p in parts))
 
 
