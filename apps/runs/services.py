@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -578,9 +579,99 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     """Record ``result`` for a step claimed with ``token`` and feed it to the strategy.
 
     Exactly once: if the step was re-claimed (lease expired) or already
-    finished, nothing is written and ``False`` is returned.
+    finished, nothing is written and ``False`` is returned. Completions of
+    the same run that arrive together in this process are combined into one
+    transaction (see ``_Combiner``).
     """
-    return _record_result(step, result, claimed_with=token)
+    return _combiner(step.run_id).complete(step, token, result)
+
+
+class _Combiner:
+    """Group commit for one run's step completions within a process.
+
+    Every completion needs the run's row lock, so the completions of a wide
+    run serialise; each taking its own transaction (a lock wait, a commit, a
+    WAL flush) makes that the bottleneck. Instead, the first thread to arrive
+    becomes the leader: it takes the lock once and records every completion
+    queued meanwhile, each in its own savepoint (one failing rolls back only
+    itself), in one transaction, and keeps going while more arrive. Each
+    caller gets its own outcome only after the commit, so a caller never
+    reports a result that was not stored. The strategy still sees the facts
+    one at a time, in arrival order.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.lock = threading.Lock()
+        self.pending: list[tuple[Step, uuid.UUID, StepResult, Future]] = []
+        self.leading = False
+        self.batches = 0  # for tests and diagnostics
+        self.largest_batch = 0
+
+    def complete(self, step: Step, token: uuid.UUID, result: StepResult) -> bool:
+        done: Future = Future()
+        with self.lock:
+            self.pending.append((step, token, result, done))
+            lead = not self.leading
+            self.leading = self.leading or lead
+        if lead:
+            self._lead()
+        return done.result()
+
+    def _lead(self) -> None:
+        while True:
+            with self.lock:
+                batch, self.pending = self.pending, []
+                if not batch:
+                    self.leading = False
+                    return
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, len(batch))
+            self._record(batch)
+
+    def _record(self, batch: list[tuple[Step, uuid.UUID, StepResult, Future]]) -> None:
+        outcomes: list[tuple[Future, bool | BaseException]] = []
+        try:
+            with transaction.atomic():
+                run = _lock_run(self.run_id)
+                for step, token, result, done in batch:
+                    if run is None:
+                        outcomes.append((done, False))
+                        continue
+                    try:
+                        with transaction.atomic():
+                            recorded = _record_locked(run, step, result, claimed_with=token)
+                        outcomes.append((done, recorded))
+                    except Exception as exc:  # only this completion's savepoint is rolled back
+                        logger.exception("Run %s: recording step %s failed", self.run_id, step.pk)
+                        run.refresh_from_db()
+                        outcomes.append((done, exc))
+        except BaseException as exc:
+            for _step, _token, _result, done in batch:
+                done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for done, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
+
+
+_combiners: dict[int, _Combiner] = {}
+_combiners_lock = threading.Lock()
+
+
+def _combiner(run_id: int) -> _Combiner:
+    with _combiners_lock:
+        combiner = _combiners.get(run_id)
+        if combiner is None:
+            if len(_combiners) > 1000:  # forget idle runs' combiners
+                for key in [k for k, c in _combiners.items() if not c.leading and not c.pending]:
+                    del _combiners[key]
+            combiner = _combiners[run_id] = _Combiner(run_id)
+        return combiner
 
 
 def post_message(run_id: int, *, room: str, sender: str, content: str) -> None:
@@ -647,54 +738,59 @@ def _record_result(
     ``outstanding``, a queued or running one (cancellation). Either way the
     conditional UPDATE decides which writer wins.
     """
+    with transaction.atomic():
+        run = _lock_run(step.run_id)
+        if run is None:
+            return False
+        return _record_locked(run, step, result, claimed_with=claimed_with, outstanding=outstanding)
+
+
+def _record_locked(
+    run: Run, step: Step, result: StepResult, *, claimed_with: uuid.UUID | None = None, outstanding: bool = False
+) -> bool:
+    """``_record_result``'s work, for a caller that holds ``run``'s lock in an open transaction."""
     now = timezone.now()
     if result.outcome is StepOutcome.CANCELLED:
         status = StepStatus.CANCELLED
     else:
         status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
-    with transaction.atomic():
-        run = _lock_run(step.run_id)
-        if run is None:
-            return False
-        fields: dict[str, Any] = {
-            "status": status,
-            "outcome": result.outcome.value,
-            "output": result.content,
-            "error": result.error,
-            "done": result.done,
-            "data": _jsonable(result.data),
-            "cost": result.usage.cost,
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "latency_ms": result.latency_ms,
-            "finished_at": now,
-            "lease_expires_at": None,
-            "claim_token": None,
-        }
-        if outstanding:
-            recorded = Step.objects.filter(pk=step.pk, status__in=OUTSTANDING).update(**fields)
-        elif claimed_with is None:
-            pending = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED)
-            recorded = pending.update(**fields, started_at=now, attempts=F("attempts") + 1)
-            step.started_at, step.attempts = now, step.attempts + 1
-        else:
-            recorded = Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=claimed_with).update(
-                **fields
-            )
-        if not recorded:
-            return False
-        for name, value in fields.items():
-            setattr(step, name, value)
-        run.cost += result.usage.cost
-        run.tokens += result.usage.total_tokens
-        log = EventLog(run)
-        log.append(EventKind.STEP_FINISHED, step_data(step, run))
-        if run.is_active:
-            fact = StepFinished(key=step.key, agent=step.agent_name, result=result)
-            _feed(run, fact, log, rooms=(step.room,) if step.room_id else ())
-        else:
-            run.save(update_fields=["cost", "tokens", "event_seq"])
-            log.flush()
+    fields: dict[str, Any] = {
+        "status": status,
+        "outcome": result.outcome.value,
+        "output": result.content,
+        "error": result.error,
+        "done": result.done,
+        "data": _jsonable(result.data),
+        "cost": result.usage.cost,
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "latency_ms": result.latency_ms,
+        "finished_at": now,
+        "lease_expires_at": None,
+        "claim_token": None,
+    }
+    if outstanding:
+        recorded = Step.objects.filter(pk=step.pk, status__in=OUTSTANDING).update(**fields)
+    elif claimed_with is None:
+        pending = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED)
+        recorded = pending.update(**fields, started_at=now, attempts=F("attempts") + 1)
+        step.started_at, step.attempts = now, step.attempts + 1
+    else:
+        recorded = Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=claimed_with).update(**fields)
+    if not recorded:
+        return False
+    for name, value in fields.items():
+        setattr(step, name, value)
+    run.cost += result.usage.cost
+    run.tokens += result.usage.total_tokens
+    log = EventLog(run)
+    log.append(EventKind.STEP_FINISHED, step_data(step, run))
+    if run.is_active:
+        fact = StepFinished(key=step.key, agent=step.agent_name, result=result)
+        _feed(run, fact, log, rooms=(step.room,) if step.room_id else ())
+    else:
+        run.save(update_fields=["cost", "tokens", "event_seq"])
+        log.flush()
     return True
 
 
