@@ -59,7 +59,7 @@ CONFIG = TrainConfig(
     baseline="value",
     entropy_coef=0.2,
     entropy_coef_final=0.005,
-    entropy_decay_episodes=120_000,
+    entropy_decay_episodes=500_000,
     normalize_advantages=False,
     max_grad_norm=1.0,
     device="auto",
@@ -97,7 +97,7 @@ def family_table(report, names) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--budget", type=float, default=170.0, help="training seconds at most (target: 180)")
+    parser.add_argument("--budget", type=float, default=170.0, help="seconds of training + validation (target: 180)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the policy is tiny)")
     parser.add_argument("--val", type=int, default=300, help="training tasks held out for validation")
     args = parser.parse_args()
@@ -125,15 +125,14 @@ def main() -> None:
     val_baselines = [val_reference.results[n] for n in BASELINES]
 
     trainer = Trainer(env, fit, config)
-    before = fold_topology(
-        [tuple(o.agent for o in run_episode(env, t, _sampler(trainer), max_steps=steps)) for t in test]
-    )
+    sampler = _sampler(trainer)
+    before = fold_topology([tuple(o.agent for o in run_episode(env, t, sampler, max_steps=steps)) for t in test])
 
     best_blob, best_reward, met = trainer.checkpoint(), float("-inf"), False
     train_s = episodes = 0.0
     validate_s = 0.0
     print("epoch  episodes  train_s  eps/s   reward  success  cost   entropy | val success  cost  reward")
-    while train_s < args.budget:
+    while train_s + validate_s < args.budget:
         metrics = trainer.train_epoch()
         train_s += metrics.seconds
         episodes += metrics.episodes
@@ -148,14 +147,9 @@ def main() -> None:
         )
         if result.mean_reward > best_reward:
             best_blob, best_reward = trainer.checkpoint(), result.mean_reward
-        # Stop once validation meets the targets with a little room, and the entropy
-        # bonus has mostly decayed (before that the greedy policy is still moving).
-        settled = trainer.episodes_seen >= config.entropy_decay_episodes
-        if (
-            settled
-            and meets_targets(result, val_oracle, val_baselines)
-            and result.mean_cost <= 1.1 * val_oracle.mean_cost
-        ):
+        # Stop once validation meets the targets with room to spare (held-out tasks differ).
+        roomy = result.success >= 0.97 and result.mean_cost <= 1.05 * val_oracle.mean_cost
+        if roomy and meets_targets(result, val_oracle, val_baselines):
             met = True
             break
     throughput = episodes / train_s if train_s else 0.0
@@ -179,7 +173,7 @@ def main() -> None:
     r, oracle = report.results["router"], report.results["oracle"]
     ratio = r.mean_cost / oracle.mean_cost
     margin = r.mean_reward - max(report.results[n].mean_reward for n in BASELINES)
-    passed = r.success >= TARGET_SUCCESS and ratio <= TARGET_COST_RATIO and margin > 0 and train_s <= 180
+    passed = r.success >= TARGET_SUCCESS and ratio <= TARGET_COST_RATIO and margin > 0 and train_s + validate_s <= 180
     record(
         "train_router",
         f"""## train_router
@@ -188,6 +182,9 @@ Puppeteer-style learned router (REINFORCE, `apps/engine/puppeteer/`) on the buil
 offline routing benchmark (seed {args.seed}): {len(fit)} training tasks, {len(val)} validation,
 {len(test)} held-out test tasks whose entities, numbers and words never occur in training.
 Reward = success - {config.cost_weight} x cost. Costs: {", ".join(f"{a.name} {a.cost:g}" for a in env.agents)}.
+Hyperparameters: batch {config.batch_size}, Adam lr {config.learning_rate}, {config.baseline.value} baseline,
+entropy bonus {config.entropy_coef} decaying to {config.entropy_coef_final} over {config.entropy_decay_episodes}
+episodes, advantage normalisation {"on" if config.normalize_advantages else "off"}, step limit {config.max_steps}.
 
 Held-out test split:
 
@@ -197,7 +194,8 @@ Per family (success / mean cost):
 
 {family_table(report, names)}
 
-Training: {int(episodes)} episodes in {train_s:.1f} s ({throughput:.0f} episodes/s on
+Training: {int(episodes)} episodes in {train_s:.1f} s of rollouts and updates plus
+{validate_s:.1f} s of validation ({throughput:.0f} episodes/s on
 {args.threads} torch thread(s), a shared 2-core machine, so throughput varies with load);
 {"stopped early on validation" if met else "stopped at the time budget"}; benchmark setup
 (embedder load, embeddings) {setup_s:.1f} s, not counted.
@@ -214,7 +212,7 @@ Result: success {r.success:.3f} (target >= {TARGET_SUCCESS}), cost ratio to the 
     )
     print(
         f"RESULT train_router success={r.success:.3f},cost_ratio={ratio:.3f},reward_margin={margin:.3f},"
-        f"train_s={train_s:.1f},episodes={int(episodes)} "
+        f"train_s={train_s + validate_s:.1f},episodes={int(episodes)} "
         f"target=success>={TARGET_SUCCESS},cost_ratio<={TARGET_COST_RATIO},reward_margin>0,train_s<=180 "
         f"{'PASS' if passed else 'FAIL'}"
     )

@@ -43,6 +43,7 @@ class Benchmark:
     environment: SkillEnvironment
     train: list[Task]
     test: list[Task]
+    retriever: Retriever
     specialists: tuple[str, ...] = SPECIALISTS
     generalist: str = GENERALIST
     families: tuple[str, ...] = FAMILIES
@@ -79,4 +80,4 @@ def routing_benchmark(
     # One batched pass fills the embedder's cache, so neither the retriever nor a trainer
     # encodes task texts one at a time later.
     embedder.embed([t.text for t in (*train, *test)])
-    return Benchmark(environment=environment, train=train, test=test)
+    return Benchmark(environment=environment, train=train, test=test, retriever=retriever)

@@ -231,9 +231,12 @@ class Retriever:
         for i, fact in enumerate(self.facts):
             self._by_entity.setdefault(fact.entity, []).append(i)
 
+    def entities_in(self, text: str) -> list[str]:
+        """The knowledge base's entities that ``text`` names, in order, once each."""
+        return list(dict.fromkeys(self._entity.findall(text)))
+
     def best_fact(self, question: str) -> Fact | None:
-        entities = dict.fromkeys(self._entity.findall(question))
-        candidates = [i for e in entities for i in self._by_entity[e]]
+        candidates = [i for e in self.entities_in(question) for i in self._by_entity[e]]
         if not candidates:
             return None
         query = np.asarray(self.embedder.embed([question]), dtype=np.float32)[0]
