@@ -53,7 +53,8 @@ class TrainConfig:
     entropy_decay_episodes: int = 0
     """Episodes over which the entropy weight decays to ``entropy_coef_final``."""
     normalize_advantages: bool = True
-    """Standardise the advantages of each batch to zero mean and unit variance."""
+    """Standardise the advantages of each batch to zero mean and unit variance. On the routing
+    benchmark it sped up collapse onto the safe, costly generalist; bench/train_router.py turns it off."""
     max_grad_norm: float = 1.0
     """Global gradient-norm clip."""
     device: str = "auto"

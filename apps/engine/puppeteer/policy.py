@@ -49,7 +49,12 @@ class Policy(nn.Module):
     def fit_embedding_stats(self, task_vectors: torch.Tensor) -> None:
         """Standardise task embeddings with the mean and spread of these (training) tasks."""
         self.embedding_mean.copy_(task_vectors.mean(0))
-        self.embedding_std.copy_(task_vectors.std(0, unbiased=False).clamp(min=1e-3) if len(task_vectors) > 1 else 1.0)
+        if len(task_vectors) < 2:
+            self.embedding_std.fill_(1.0)
+            return
+        spread = task_vectors.std(0, unbiased=False)
+        # A floor keeps a coordinate that hardly varies in training from blowing up on new tasks.
+        self.embedding_std.copy_(spread.clamp(min=max(1e-3, 0.1 * float(spread.median()))))
 
     @property
     def terminate_action(self) -> int:
