@@ -41,29 +41,13 @@ from apps.engine.puppeteer import (  # noqa: E402
     routing_benchmark,
     run_episode,
 )
+from apps.engine.puppeteer.benchmark import RECOMMENDED_CONFIG  # noqa: E402
 
 TARGET_SUCCESS = 0.95
 TARGET_COST_RATIO = 1.15
 BASELINES = ("random", "fixed_chain", "generalist")
 
-CONFIG = TrainConfig(
-    seed=0,
-    batch_size=256,
-    episodes_per_epoch=4096,
-    max_steps=4,
-    gamma=1.0,
-    cost_weight=0.1,
-    success_reward=1.0,
-    learning_rate=3e-3,
-    hidden_size=128,
-    baseline="value",
-    entropy_coef=0.2,
-    entropy_coef_final=0.005,
-    entropy_decay_episodes=500_000,
-    normalize_advantages=False,
-    max_grad_norm=1.0,
-    device="auto",
-)
+CONFIG = TrainConfig.from_dict({**RECOMMENDED_CONFIG, "seed": 0, "device": "auto"})
 
 
 def meets_targets(result, oracle, others) -> bool:

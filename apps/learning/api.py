@@ -78,8 +78,12 @@ class StartTrainingSerializer(serializers.Serializer):
     )
     benchmark = serializers.DictField(required=False, default=dict, help_text="Built-in: seed, train_size, test_size.")
     call_costs = serializers.DictField(required=False, default=dict, help_text="Agent name -> cost units per call.")
-    epochs = serializers.IntegerField(min_value=1, default=20)
-    episodes_per_epoch = serializers.IntegerField(min_value=1, default=256)
+    epochs = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="Default: 40 (built-in), 10."
+    )
+    episodes_per_epoch = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="Default: 4096 (built-in), 64 (a swarm's agents)."
+    )
 
 
 class ResumeSerializer(serializers.Serializer):
@@ -152,8 +156,8 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             config=data["config"],
             benchmark=data["benchmark"],
             call_costs=data["call_costs"],
-            epochs=data["epochs"],
-            episodes_per_epoch=data["episodes_per_epoch"],
+            epochs=data.get("epochs"),
+            episodes_per_epoch=data.get("episodes_per_epoch"),
         )
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 

@@ -51,6 +51,10 @@ class Setting:
     environment: Any
     train: list[Task]
     test: list[Task]
+    chain_agents: tuple[str, ...] | None = None
+    """The agents the cheapest-fixed-chain baseline is built from (None: all)."""
+    generalist: str | None = None
+    """The agent of the generalist-alone baseline (None: the costliest)."""
 
 
 def output_kind(output: str, *, ok: bool = True) -> str:
@@ -178,7 +182,13 @@ def build_setting(run: TrainingRun) -> Setting:
     seed = int(run.config.get("seed", 0))
     if run.environment == EnvironmentKind.BUILTIN:
         bench = routing_benchmark(**run.benchmark)
-        return Setting(environment=bench.environment, train=list(bench.train), test=list(bench.test))
+        return Setting(
+            environment=bench.environment,
+            train=list(bench.train),
+            test=list(bench.test),
+            chain_agents=tuple(bench.specialists),
+            generalist=bench.generalist,
+        )
     if run.swarm is None or run.dataset is None:
         raise FieldsError("The swarm or the dataset of this training run was deleted.")
     agents = swarm_agents_of(run.swarm)

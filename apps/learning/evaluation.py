@@ -1,9 +1,9 @@
 """Held-out evaluation of a trained policy against baselines measured in the same run, and topology.
 
 Baselines: a uniformly random policy, the cheapest fixed chain that solves
-the most training tasks, the generalist alone (the agent named
-``generalist`` if there is one, else the most expensive agent: "the strong,
-costly model"), and the oracle (the cheapest correct sequence per task,
+the most training tasks (of the benchmark's specialists; of all agents for
+a swarm), the generalist alone (the benchmark's generalist, else the most
+expensive agent: "the strong, costly model"), and the oracle (the cheapest correct sequence per task,
 found by search; a reference, not a policy one could deploy). The chain and
 oracle searches try many agent sequences, so over real agents (model calls
 cost money) they run only when the search is small enough; the report says
@@ -22,11 +22,8 @@ MAX_SEARCH_SEQUENCES = 1_000
 TOPOLOGY_TASKS = 100
 
 
-def _generalist(agents) -> str:
-    names = [a.name for a in agents]
-    if "generalist" in names:
-        return "generalist"
-    return max(agents, key=lambda a: a.cost).name
+def _generalist(setting) -> str:
+    return setting.generalist or max(setting.environment.agents, key=lambda a: a.cost).name
 
 
 def evaluate_against_baselines(policy, setting, *, config: dict[str, Any]) -> dict[str, Any]:
@@ -36,13 +33,16 @@ def evaluate_against_baselines(policy, setting, *, config: dict[str, Any]) -> di
     choosers: dict[str, Any] = {"learned": policy}
     skipped: dict[str, str] = {}
     choosers["random"] = RandomChooser(env, seed=train_config.seed)
-    sequences = sum(len(env.agents) ** k for k in range(1, max_steps + 1))
+    chain_agents = setting.chain_agents or tuple(a.name for a in env.agents)
+    sequences = sum(len(chain_agents) ** k for k in range(1, max_steps + 1))
     if sequences <= MAX_SEARCH_SEQUENCES:
-        chain = cheapest_fixed_chain(env, setting.train[:CHAIN_SEARCH_TASKS], max_steps=max_steps)
+        chain = cheapest_fixed_chain(
+            env, setting.train[:CHAIN_SEARCH_TASKS], max_steps=max_steps, agents=list(chain_agents)
+        )
         choosers["fixed_chain"] = FixedChain(chain)
     else:
         skipped["fixed_chain"] = f"{sequences} agent sequences to search (limit {MAX_SEARCH_SEQUENCES})"
-    choosers["generalist"] = single_agent(_generalist(env.agents))
+    choosers["generalist"] = single_agent(_generalist(setting))
     if sequences <= MAX_SEARCH_SEQUENCES:
         choosers["oracle"] = Oracle(env, max_steps=max_steps)
     else:
@@ -63,7 +63,7 @@ def evaluate_against_baselines(policy, setting, *, config: dict[str, Any]) -> di
     }
     if "fixed_chain" in choosers:
         result["fixed_chain"] = list(choosers["fixed_chain"].names)
-    result["generalist"] = _generalist(env.agents)
+    result["generalist"] = _generalist(setting)
     return result
 
 

@@ -8,8 +8,13 @@ class StartTrainingForm(forms.Form):
     environment = forms.ChoiceField(choices=EnvironmentKind.choices, initial=EnvironmentKind.BUILTIN)
     swarm = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=())
     dataset = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=())
-    epochs = forms.IntegerField(min_value=1, initial=30)
-    episodes_per_epoch = forms.IntegerField(min_value=1, initial=256, label="Episodes per epoch")
+    epochs = forms.IntegerField(min_value=1, required=False, help_text="Blank: 40 on the benchmark, 10 on a swarm.")
+    episodes_per_epoch = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Episodes per epoch",
+        help_text="Blank: 4096 on the benchmark, 64 on a swarm.",
+    )
     cost_weight = forms.FloatField(
         required=False, min_value=0, label="Cost weight (λ)", help_text="Blank: the default. Reward = success - λ·cost."
     )

@@ -41,6 +41,10 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 KEEP_CHECKPOINTS = 3
+# Defaults sized for each environment: the built-in benchmark's skills are instant (about 10k episodes/s);
+# a swarm's agents may be model calls that cost money and seconds each.
+DEFAULT_EPOCHS_BUILTIN, DEFAULT_EPISODES_BUILTIN = 40, 4096
+DEFAULT_EPOCHS_SWARM, DEFAULT_EPISODES_SWARM = 10, 64
 MAX_EPOCHS = 10_000
 MAX_EPISODES_PER_EPOCH = 100_000
 BENCHMARK_KEYS = {"seed": int, "train_size": int, "test_size": int}
@@ -85,8 +89,8 @@ def start_training(
     config: Mapping[str, Any] | None = None,
     benchmark: Mapping[str, Any] | None = None,
     call_costs: Mapping[str, Any] | None = None,
-    epochs: int = 20,
-    episodes_per_epoch: int = 256,
+    epochs: int | None = None,
+    episodes_per_epoch: int | None = None,
     queue: bool = True,
 ) -> TrainingRun:
     """Validate everything, create the training run and queue its first epoch.
@@ -95,9 +99,16 @@ def start_training(
     (the ``train_router`` command does, in-process).
     """
     from apps.engine.puppeteer import TrainConfig
+    from apps.engine.puppeteer.benchmark import RECOMMENDED_CONFIG
 
     errors: dict[str, list[str]] = {}
     name = (name or "").strip() or "orchestrator"
+    builtin = environment == EnvironmentKind.BUILTIN
+    epochs = epochs if epochs is not None else (DEFAULT_EPOCHS_BUILTIN if builtin else DEFAULT_EPOCHS_SWARM)
+    if episodes_per_epoch is None:
+        episodes_per_epoch = DEFAULT_EPISODES_BUILTIN if builtin else DEFAULT_EPISODES_SWARM
+    # On the built-in benchmark, start from the settings proven there; what the caller gives wins.
+    config = {**RECOMMENDED_CONFIG, **dict(config or {})} if builtin else dict(config or {})
     if environment not in EnvironmentKind.values:
         errors["environment"] = [f"Must be one of {', '.join(EnvironmentKind.values)}."]
     if not 1 <= int(epochs) <= MAX_EPOCHS:
@@ -105,7 +116,7 @@ def start_training(
     if not 1 <= int(episodes_per_epoch) <= MAX_EPISODES_PER_EPOCH:
         errors["episodes_per_epoch"] = [f"Must be between 1 and {MAX_EPISODES_PER_EPOCH}."]
     try:
-        train_config = TrainConfig.from_dict(dict(config or {}))
+        train_config = TrainConfig.from_dict(config)
     except ValueError as exc:
         errors["config"] = [str(exc)]
         train_config = None

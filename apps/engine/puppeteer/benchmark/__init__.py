@@ -37,6 +37,25 @@ DESCRIPTIONS = {
 GENERALIST = "generalist"
 SPECIALISTS = ("calculator", "converter", "text_tools", "retriever")
 
+RECOMMENDED_CONFIG = {
+    "batch_size": 256,
+    "episodes_per_epoch": 4096,
+    "max_steps": 4,
+    "gamma": 1.0,
+    "cost_weight": 0.1,
+    "success_reward": 1.0,
+    "learning_rate": 3e-3,
+    "hidden_size": 128,
+    "baseline": "value",
+    "entropy_coef": 0.2,
+    "entropy_coef_final": 0.005,
+    "entropy_decay_episodes": 500_000,
+    "normalize_advantages": False,
+    "max_grad_norm": 1.0,
+}
+"""Hyperparameters proven on this benchmark (``bench/train_router.py``): a strong entropy bonus decaying
+over 500k episodes keeps the policy from collapsing onto the safe, costly generalist early on."""
+
 
 @dataclass
 class Benchmark:

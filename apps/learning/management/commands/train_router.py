@@ -27,8 +27,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--user", default=None, help="Owner (username); default: the first superuser.")
         parser.add_argument("--name", default="router")
-        parser.add_argument("--epochs", type=int, default=30)
-        parser.add_argument("--episodes", type=int, default=256, help="Episodes per epoch.")
+        parser.add_argument("--epochs", type=int, default=None, help="Default: 40 on the benchmark, 10 on a swarm.")
+        parser.add_argument("--episodes", type=int, default=None, help="Episodes per epoch (default 4096 / 64).")
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument("--cost-weight", type=float, default=None, help="λ in reward = success - λ·cost.")
         parser.add_argument("--swarm", type=int, default=None, help="Train on this swarm's agents (with --dataset).")
