@@ -147,6 +147,8 @@ SWARMWEB = {
     # Budget applied to runs whose swarm sets none.
     "DEFAULT_MAX_STEPS": env_int("DEFAULT_MAX_STEPS", 200, minimum=1),
     "DEFAULT_MAX_SECONDS": env_int("DEFAULT_MAX_SECONDS", 3600, minimum=1),
+    # Torch threads of a training epoch (the policy is tiny: one thread is fastest on a busy machine).
+    "TRAINING_THREADS": env_int("TRAINING_THREADS", 1, minimum=1),
     # Tools made by agents wait for a person's approval before their first use.
     "MADE_TOOLS_NEED_APPROVAL": env_bool("MADE_TOOLS_NEED_APPROVAL", True),
     # Limits of one made-tool call in the sandbox.

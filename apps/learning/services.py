@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Now
@@ -253,6 +254,9 @@ def run_epoch(run_id: int, epoch: int, *, queue_next: bool = True) -> EpochMetri
     if epoch == 1:
         publish_training_on_commit(run.pk, {"kind": "status", "status": TrainingStatus.RUNNING})
     try:
+        import torch
+
+        torch.set_num_threads(int(settings.SWARMWEB["TRAINING_THREADS"]))
         setting = build_setting(run)
         trainer = _trainer(run, setting)
         if epoch == 1 and not run.topology.get("before"):
