@@ -4,18 +4,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.memory import services
-from apps.memory.index import shared_cache
 from apps.memory.models import MemoryEntry
 from apps.runs.models import Run
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cold_cache():
-    shared_cache().clear()
-    yield
-    shared_cache().clear()
 
 
 @pytest.fixture

@@ -5,16 +5,8 @@ import re
 import pytest
 
 from apps.memory import services
-from apps.memory.index import shared_cache
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cold_cache():
-    shared_cache().clear()
-    yield
-    shared_cache().clear()
 
 
 @pytest.fixture

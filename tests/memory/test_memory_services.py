@@ -6,18 +6,10 @@ from django.db import transaction
 from apps.core.errors import FieldsError
 from apps.engine.embeddings import shared_embedder
 from apps.memory import services
-from apps.memory.index import shared_cache
 from apps.memory.models import MemoryEntry
 from apps.runs.models import Run
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cold_cache():
-    shared_cache().clear()
-    yield
-    shared_cache().clear()
 
 
 @pytest.fixture
