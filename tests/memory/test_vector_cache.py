@@ -11,13 +11,6 @@ from apps.memory.index import Snapshot, shared_cache
 from apps.memory.models import MemoryStore
 
 
-@pytest.fixture(autouse=True)
-def cold_cache():
-    shared_cache().clear()
-    yield
-    shared_cache().clear()
-
-
 def unit_rows(n: int, seed: int) -> np.ndarray:
     rows = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
