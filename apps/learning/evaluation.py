@@ -57,6 +57,7 @@ def evaluate_against_baselines(policy, setting, *, config: dict[str, Any]) -> di
     )
     result: dict[str, Any] = {
         "policies": report.to_dict(),
+        "order": list(choosers),  # JSONB does not keep key order; viewers list policies in this order
         "tasks": len(setting.test),
         "cost_weight": train_config.cost_weight,
         "skipped": skipped,

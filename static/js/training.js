@@ -74,7 +74,9 @@
     table.innerHTML =
       "<thead><tr><th>Policy</th><th>Success</th><th>Mean cost</th><th>Mean reward</th><th>Mean steps</th></tr></thead>";
     const body = document.createElement("tbody");
-    Object.entries(report.policies).forEach(([name, m]) => {
+    const names = report.order || Object.keys(report.policies);
+    names.forEach((name) => {
+      const m = report.policies[name];
       const row = document.createElement("tr");
       [name, fmt(m.success), fmt(m.mean_cost), fmt(m.mean_reward), fmt(m.mean_steps, 2)].forEach((v) => {
         const cell = document.createElement("td");

@@ -109,7 +109,8 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"Held-out evaluation ({run.evaluation.get('tasks', 0)} tasks):")
         self.stdout.write(f"  {'policy':<14}{'success':>9}{'cost':>9}{'reward':>9}{'steps':>8}")
-        for name, m in policies.items():
+        for name in run.evaluation.get("order") or list(policies):
+            m = policies[name]
             self.stdout.write(
                 f"  {name:<14}{m['success']:>9.3f}{m['mean_cost']:>9.3f}{m['mean_reward']:>9.3f}{m['mean_steps']:>8.2f}"
             )
