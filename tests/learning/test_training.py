@@ -95,7 +95,7 @@ def test_stop_takes_effect_between_epochs_and_resume_continues_from_the_checkpoi
     assert run.epochs_done == 2 and run.status == TrainingStatus.RUNNING
 
 
-def test_a_policy_trained_on_a_swarm_routes_each_family_to_the_agent_that_solves_it(alice, routing_swarm):
+def test_a_policy_trained_on_a_swarm_routes_each_family_to_the_agent_that_solves_it(alice, routing_swarm, client):
     # One call per episode keeps this a quick contextual bandit over the task embedding; multi-step
     # routing (call, then stop or call another) is covered by the engine tests and bench/train_router.py.
     dataset = services.create_dataset(owner=alice, name="routing", jsonl=routing_dataset(), test_fraction=0.25)
@@ -131,6 +131,11 @@ def test_a_policy_trained_on_a_swarm_routes_each_family_to_the_agent_that_solves
     assert math_run.status == RunStatus.SUCCEEDED, math_run.error
     assert math_run.result.strip() == "42"
     assert [s.agent_name for s in math_run.steps.all()] == ["calc"]
+    panel = math_run.events.filter(kind="strategy.progress").order_by("seq").last().data
+    assert panel["view"] == "puppeteer" and [t["agent"] for t in panel["turns"]] == ["calc"] and panel["stopped"]
+    client.force_login(alice)
+    page = client.get(f"/runs/{math_run.pk}/").content.decode()
+    assert "Orchestrator decisions" in page and f"training run {run.pk}" in page
     echo_run = drive(run_services.start_run(swarm=live, task="Repeat the word zebra", user=alice))
     assert "zebra" in echo_run.result
     assert [s.agent_name for s in echo_run.steps.all()] == ["parrot"]

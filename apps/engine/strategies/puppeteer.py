@@ -56,6 +56,7 @@ class PuppeteerState:
     task: str
     turn: int = 0
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)
     finished: bool = False
 
 
@@ -69,7 +70,7 @@ class PuppeteerStrategy:
         reader = ConfigReader(
             config, allowed={"training_run", "greedy", "max_steps", "seed"}, error=StrategyConfigError
         )
-        training_run = reader.integer("training_run", None, minimum=1)
+        training_run = self.training_run = reader.integer("training_run", None, minimum=1)
         if training_run is None:
             reader.error("training_run", "Name the training run whose policy orchestrates this swarm.")
         self.greedy = reader.config.get("greedy", True)
@@ -122,17 +123,34 @@ class PuppeteerStrategy:
         if st.turn < self.max_steps:
             seed = self.seed * 100_003 + st.turn
             choice = self.policy.choose(st.task, st.outputs, greedy=self.greedy, seed=seed)
-        spent = round(sum(o["cost"] for o in st.outputs), 6)
         if choice is None:
             st.finished = True
-            progress = Progress({"kind": "puppeteer", "turn": st.turn, "choice": "terminate", "cost": spent})
+            progress = Progress(self.snapshot(asdict(st)))
             if not st.outputs:
                 return Transition(asdict(st), (progress, Fail("The policy stopped before any agent acted.")))
             return Transition(asdict(st), (progress, Finish(st.outputs[-1]["output"])))
         st.turn += 1
+        st.choices.append(choice)
         step_input = compose_input(st.task, st.outputs)
-        progress = Progress({"kind": "puppeteer", "turn": st.turn, "choice": choice, "cost": spent})
+        progress = Progress(self.snapshot(asdict(st)))
         return Transition(asdict(st), (progress, RunStep(key=f"turn-{st.turn}", agent=choice, input=step_input)))
+
+    def snapshot(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The run page's panel: each turn's choice, whether that agent's output was usable, the cost so far."""
+        outputs = list(state.get("outputs", []))
+        turns, spent = [], 0.0
+        for i, choice in enumerate(state.get("choices", [])):
+            done = outputs[i] if i < len(outputs) else None
+            spent += done["cost"] if done else 0.0
+            turns.append({"turn": i + 1, "agent": choice, "ok": done["ok"] if done else None, "cost": round(spent, 3)})
+        return {
+            "view": "puppeteer",
+            "training_run": self.training_run,
+            "greedy": self.greedy,
+            "turns": turns,
+            "stopped": bool(state.get("finished")) and len(outputs) == len(turns),
+            "max_steps": self.max_steps,
+        }
 
 
 def compose_input(task: str, outputs: Sequence[Mapping[str, Any]]) -> str:
