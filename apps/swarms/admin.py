@@ -23,7 +23,12 @@ class SwarmAdminForm(forms.ModelForm):
         if self.errors or self.instance.pk is None:
             return data  # a new swarm's members arrive with the inline; checked after they are saved
         try:
-            check_strategy(data["strategy"], data.get("strategy_config") or {}, self.instance.member_names())
+            check_strategy(
+                data["strategy"],
+                data.get("strategy_config") or {},
+                self.instance.member_names(),
+                members=self.instance.member_objects(),
+            )
         except FieldsError as exc:
             for key, errors in exc.fields.items():
                 field = "strategy" if key == "strategy" else "strategy_config"
@@ -45,6 +50,6 @@ class SwarmAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         swarm = form.instance
         try:
-            check_strategy(swarm.strategy, swarm.strategy_config, swarm.member_names())
+            check_strategy(swarm.strategy, swarm.strategy_config, swarm.member_names(), members=swarm.member_objects())
         except FieldsError as exc:
             messages.warning(request, f"Runs of this swarm will be refused until its strategy is fixed: {exc}")

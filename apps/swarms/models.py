@@ -50,6 +50,10 @@ class Swarm(models.Model):
     def member_names(self) -> list[str]:
         return [m.name for m in self.members.select_related("agent", "child_swarm")]
 
+    def member_objects(self) -> list:
+        """The member agents and swarms, in order (what rules beyond the strategy's own need: levels, owners)."""
+        return [m.agent or m.child_swarm for m in self.members.select_related("agent", "child_swarm")]
+
     @property
     def member_name(self) -> str:
         """How a parent swarm's strategy refers to this swarm when it is a member."""

@@ -68,3 +68,27 @@ def test_privileges_edited_in_the_admin_go_through_the_rules_and_are_audited(cli
     assert Agent.objects.get(pk=child.pk).privileges == ["tool.echo"]  # its creator lacks 'spawn'
     denial = AuditEntry.objects.get(allowed=False)
     assert (denial.action, denial.rule, denial.privilege) == ("grant", "privilege_escalation", "spawn")
+
+
+def test_the_admin_applies_the_board_rule_to_the_members(client, admin_user, make_swarm):
+    swarm = make_swarm(owner=admin_user, strategy_config={"max_turns": 2})  # two level-1 agents
+    client.force_login(admin_user)
+    form = {
+        "owner": admin_user.pk,
+        "name": swarm.name,
+        "description": "",
+        "strategy": "board",
+        "strategy_config": "{}",
+        "max_steps": "",
+        "max_cost": "",
+        "max_seconds": "",
+        "members-TOTAL_FORMS": "0",
+        "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+    }
+    response = client.post(f"/admin/swarms/swarm/{swarm.pk}/change/", form)
+    assert response.status_code == 200
+    assert "only level-0 agents sit on the board" in response.content.decode()
+    swarm.refresh_from_db()
+    assert swarm.strategy == "chat_room"
