@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.agents.consumers import agent_forest
+from apps.agents.models import Agent, AgentStatus
 from apps.core.db import consistent_reads
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.definitions import DefinitionError
@@ -26,8 +27,9 @@ from apps.runs.models import HumanRequest
 from apps.runs.presenters import human_request_data, message_data, run_data, step_data
 from apps.swarms import definitions
 from apps.swarms.models import Strategy, Swarm
+from apps.swarms.services import create_swarm
 
-from .forms import ImportDefinitionForm, StartRunForm
+from .forms import ImportDefinitionForm, NewSwarmForm, StartRunForm
 
 
 def _swarms(user):
@@ -58,6 +60,38 @@ def swarm_list(request: HttpRequest) -> HttpResponse:
     status = 400 if (problems or form.errors) else 200
     context = {"swarms": _swarms(request.user), "import_form": form, "import_problems": problems}
     return render(request, "dashboard/swarm_list.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def swarm_new(request: HttpRequest) -> HttpResponse:
+    """Compose a swarm: problems (a bad config key, a board member below level 0...) show beside their fields."""
+    agents = Agent.objects.filter(owner=request.user, status=AgentStatus.ACTIVE).order_by("level", "name")
+    swarms = Swarm.objects.filter(owner=request.user).order_by("name")
+    form = NewSwarmForm(request.POST or None, agents=agents, swarms=swarms)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        members = [int(ref[6:]) if ref.startswith("agent:") else ref for ref in data["members"]]
+        try:
+            swarm = create_swarm(
+                owner=request.user,
+                name=data["name"],
+                description=data["description"],
+                strategy=data["strategy"],
+                strategy_config=data["strategy_config"],
+                members=members,
+            )
+        except FieldsError as exc:
+            for field, errors in (exc.fields or {"": [exc.message]}).items():
+                target = field.split(".")[0] if field.split(".")[0] in form.fields else None
+                for error in errors:
+                    form.add_error(target, f"{field}: {error}" if target == "strategy_config" else error)
+        else:
+            messages.success(request, f"Created {swarm.name!r}.")
+            return redirect("dashboard:swarm-detail", pk=swarm.pk)
+    descriptions = {value: Strategy(value).description for value, _ in Strategy.choices}
+    context = {"form": form, "descriptions": descriptions}
+    return render(request, "dashboard/swarm_new.html", context, status=400 if form.errors else 200)
 
 
 @login_required
