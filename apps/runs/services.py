@@ -231,9 +231,18 @@ def _strategy(run: Run):
 
 
 def _feed(
-    run: Run, fact: Fact, log: EventLog, *, rooms: tuple[Room, ...] = (), context: dict[str, Any] | None = None
+    run: Run,
+    fact: Fact,
+    log: EventLog,
+    *,
+    rooms: tuple[Room, ...] = (),
+    context: dict[str, Any] | None = None,
+    persist: bool = True,
 ) -> None:
-    """Feed ``fact`` to the run's strategy and apply the transition. Call holding the run lock."""
+    """Feed ``fact`` to the run's strategy and apply the transition. Call holding the run lock.
+
+    With ``persist=False`` the run row and ``log`` are left for the caller to save and flush
+    (a batch of completions does it once)."""
     try:
         strategy = _strategy(run)
         if isinstance(fact, RunStarted):
@@ -247,7 +256,7 @@ def _feed(
     except Exception as exc:
         logger.exception("Run %s: strategy crashed on %r", run.pk, fact)
         transition = Transition(run.state, (Fail(f"Internal strategy error: {type(exc).__name__}: {exc}"),))
-    _apply(run, transition, log, rooms=rooms)
+    _apply(run, transition, log, rooms=rooms, persist=persist)
     hooks = hooks_for(run.strategy)
     if hooks is not None and hooks.after_transition is not None:
         hooks.after_transition(run)
@@ -266,7 +275,24 @@ class _Rooms:
         return self.cache[name]
 
 
-def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room, ...] = ()) -> None:
+RUN_FIELDS_CHANGED_BY_FACTS = [
+    "status",
+    "state",
+    "agent_calls",
+    "steps_started",
+    "event_seq",
+    "result",
+    "error",
+    "started_at",
+    "finished_at",
+    "cost",
+    "tokens",
+]
+
+
+def _apply(
+    run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room, ...] = (), persist: bool = True
+) -> None:
     now = timezone.now()
     previous_status = run.status
     if run.status == RunStatus.QUEUED:
@@ -336,22 +362,9 @@ def _apply(run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room
             _finish(run, RunStatus.FAILED, log, error="The strategy stopped without finishing the run.")
     if run.status != previous_status and run.is_active:
         log.append(EventKind.RUN_STATUS, run_data(run))
-    run.save(
-        update_fields=[
-            "status",
-            "state",
-            "agent_calls",
-            "steps_started",
-            "event_seq",
-            "result",
-            "error",
-            "started_at",
-            "finished_at",
-            "cost",
-            "tokens",
-        ]
-    )
-    log.flush()
+    if persist:
+        run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
+        log.flush()
     for step, delay_s in new_steps:
         transaction.on_commit(lambda step_id=step.pk, delay=delay_s: _dispatch_step(step_id, delay))
 
@@ -593,8 +606,9 @@ class _Combiner:
     run serialise; each taking its own transaction (a lock wait, a commit, a
     WAL flush) makes that the bottleneck. Instead, the first thread to arrive
     becomes the leader: it takes the lock once and records every completion
-    queued meanwhile, each in its own savepoint (one failing rolls back only
-    itself), in one transaction, and keeps going while more arrive. Each
+    queued meanwhile in one transaction, and keeps going while more arrive.
+    If the batch fails (rare), each completion is recorded again on its own,
+    so one bad completion never costs the others theirs. Each
     caller gets its own outcome only after the commit, so a caller never
     reports a result that was not stored. The strategy still sees the facts
     one at a time, in arrival order.
@@ -634,24 +648,29 @@ class _Combiner:
         try:
             with transaction.atomic():
                 run = _lock_run(self.run_id)
+                log = EventLog(run) if run is not None else None
                 for step, token, result, done in batch:
-                    if run is None:
-                        outcomes.append((done, False))
-                        continue
-                    try:
-                        with transaction.atomic():
-                            recorded = _record_locked(run, step, result, claimed_with=token)
-                        outcomes.append((done, recorded))
-                    except Exception as exc:  # only this completion's savepoint is rolled back
-                        logger.exception("Run %s: recording step %s failed", self.run_id, step.pk)
-                        run.refresh_from_db()
-                        outcomes.append((done, exc))
+                    recorded = run is not None and _record_locked(run, step, result, claimed_with=token, batch_log=log)
+                    outcomes.append((done, recorded))
+                if run is not None and any(recorded for _done, recorded in outcomes):
+                    run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)  # once for the batch
+                    log.flush()
+        except Exception:
+            # Rare: something in the batch failed and the whole transaction rolled back. Record each
+            # completion on its own, so one bad completion cannot cost the others theirs.
+            logger.exception(
+                "Run %s: a combined batch of %s completions failed; recording one by one", self.run_id, len(batch)
+            )
+            outcomes = []
+            for step, token, result, done in batch:
+                try:
+                    outcomes.append((done, _record_result(step, result, claimed_with=token)))
+                except Exception as exc:
+                    outcomes.append((done, exc))
         except BaseException as exc:
             for _step, _token, _result, done in batch:
                 done.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
+            raise
         for done, outcome in outcomes:
             if isinstance(outcome, BaseException):
                 done.set_exception(outcome)
@@ -746,9 +765,18 @@ def _record_result(
 
 
 def _record_locked(
-    run: Run, step: Step, result: StepResult, *, claimed_with: uuid.UUID | None = None, outstanding: bool = False
+    run: Run,
+    step: Step,
+    result: StepResult,
+    *,
+    claimed_with: uuid.UUID | None = None,
+    outstanding: bool = False,
+    batch_log: EventLog | None = None,
 ) -> bool:
-    """``_record_result``'s work, for a caller that holds ``run``'s lock in an open transaction."""
+    """``_record_result``'s work, for a caller that holds ``run``'s lock in an open transaction.
+
+    With ``batch_log`` the events go to that log and the run row is not saved: the caller saves
+    and flushes once for its whole batch."""
     now = timezone.now()
     if result.outcome is StepOutcome.CANCELLED:
         status = StepStatus.CANCELLED
@@ -783,12 +811,12 @@ def _record_locked(
         setattr(step, name, value)
     run.cost += result.usage.cost
     run.tokens += result.usage.total_tokens
-    log = EventLog(run)
+    log = batch_log if batch_log is not None else EventLog(run)
     log.append(EventKind.STEP_FINISHED, step_data(step, run))
     if run.is_active:
         fact = StepFinished(key=step.key, agent=step.agent_name, result=result)
-        _feed(run, fact, log, rooms=(step.room,) if step.room_id else ())
-    else:
+        _feed(run, fact, log, rooms=(step.room,) if step.room_id else (), persist=batch_log is None)
+    elif batch_log is None:
         run.save(update_fields=["cost", "tokens", "event_seq"])
         log.flush()
     return True

@@ -1,6 +1,7 @@
 """Step completions of one run that arrive together are recorded in one transaction, each exactly once."""
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -57,3 +58,33 @@ def test_concurrent_completions_are_combined_and_each_recorded_once(alice, make_
     # A late duplicate of a completion changes nothing.
     assert services.complete_step(steps[0], claims[0].token, StepResult(StepOutcome.SUCCESS, content="again")) is False
     assert run.events.filter(kind="step.finished").count() == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_failing_completion_does_not_cost_the_others_theirs(alice, make_agent, make_swarm, monkeypatch):
+    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    workers = [make_agent(f"w{i}", config={"replies": ["ok"]}) for i in range(3)]
+    nodes = [{"name": f"n{i}", "agent": f"w{i}"} for i in range(3)]
+    swarm = make_swarm(name="wide", strategy="heist", agents=workers, strategy_config={"nodes": nodes})
+    run = services.start_run(swarm=swarm, task="go", user=alice)
+    services.begin_run(run.pk)
+    steps = list(Step.objects.filter(run=run).order_by("index"))
+    claims = [services.claim_step(step) for step in steps]
+    original = services._record_locked
+    broken = {"once": True}
+
+    def fail_once_on_the_second(run_, step, result, **kwargs):
+        if step.pk == steps[1].pk and broken.pop("once", False):
+            raise RuntimeError("disk hiccup")
+        return original(run_, step, result, **kwargs)
+
+    monkeypatch.setattr(services, "_record_locked", fail_once_on_the_second)
+    combiner = services._combiner(run.pk)
+    futures = [Future() for _ in steps]
+    done = StepResult(StepOutcome.SUCCESS, content="ok")
+    batch = [(s, c.token, done, f) for s, c, f in zip(steps, claims, futures, strict=True)]
+    combiner._record(batch)
+    assert [f.result() for f in futures] == [True, True, True]  # the retry one by one recorded all three
+    assert Step.objects.filter(run=run, status=StepStatus.SUCCEEDED).count() == 3
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
