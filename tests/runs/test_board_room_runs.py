@@ -1,6 +1,7 @@
 """The board's deliberation room through the services: level-0 members only, a selector moderating."""
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.core.errors import FieldsError
@@ -42,6 +43,13 @@ def test_a_selector_moderates_the_board_and_each_speaker_sees_the_earlier_messag
     assert second.room.name == "board" and second.input == "Bo: approve."  # it followed bo's message
     keys = list(run.steps.order_by("index").values_list("key", flat=True))
     assert keys == ["select-1#0", "turn-1", "select-2#0", "select-2#1", "turn-2"]
+    panel = run.events.filter(kind="strategy.progress").order_by("seq").last().data
+    assert panel["view"] == "board" and panel["moderator"] == "selector chair"
+    assert [m["speaker"] for m in panel["moderation"]] == ["bo", "cy"]
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Board deliberation" in page and "round robin (fallback)" in page
 
 
 @pytest.mark.django_db

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from ..config import ConfigReader
 from ..errors import StrategyConfigError, StrategyError
 from ..values import StepResult
-from .base import Fact, Fail, Finish, MembersChanged, PostMessage, RunStep, StepFinished, Transition
+from .base import Fact, Fail, Finish, MembersChanged, PostMessage, Progress, RunStep, StepFinished, Transition
 
 
 class OnError:
@@ -253,3 +253,30 @@ class BoardRoomStrategy(ChatRoomStrategy):
     name: ClassVar[str] = "board"
     default_room: ClassVar[str] = "board"
     default_board_only: ClassVar[bool] = True
+
+    def start(self, task: str) -> Transition:
+        return self._with_panel(super().start(task))
+
+    def on_fact(self, state: Mapping[str, Any], fact: Fact) -> Transition:
+        return self._with_panel(super().on_fact(state, fact))
+
+    def _with_panel(self, transition: Transition) -> Transition:
+        """Every transition also refreshes the run page's board panel."""
+        return Transition(transition.state, (*transition.actions, Progress(self.snapshot(transition.state))))
+
+    def snapshot(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Who sits on the board, whose turn it is, and how the moderator chose each speaker."""
+        order = list(state.get("order", []))
+        turn = int(state.get("turn", 0))
+        upcoming = state.get("speaker") or (order[state.get("position", 0) % len(order)] if order else None)
+        return {
+            "view": "board",
+            "room": self.room,
+            "moderator": f"selector {self.selector}" if self.selector else "round robin",
+            "members": order,
+            "turn": turn,
+            "max_turns": self.max_turns,
+            "last_speaker": state.get("last_speaker"),
+            "next_speaker": upcoming if turn < self.max_turns else None,
+            "moderation": list(state.get("moderation", []))[-20:],
+        }

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import EngineError
 from .registry import build_strategy
 
-PANEL_STRATEGIES = frozenset({"hive", "forge", "orc", "sao", "puppeteer"})
+PANEL_STRATEGIES = frozenset({"hive", "forge", "orc", "sao", "puppeteer", "board"})
 
 
 def strategy_snapshot(
