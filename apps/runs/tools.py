@@ -47,10 +47,17 @@ class RunToolHost:
         self.agent = agent
         self.run = step.run
         self.calls: list[dict[str, Any]] = []
+        self._registry: dict[str, Tool] | None = None
 
     # ---- what the agent is offered ----------------------------------------------------
 
     def _tools(self) -> dict[str, Tool]:
+        """The registry as this step sees it (read once per step: a tool approved meanwhile waits for the next)."""
+        if self._registry is None:
+            self._registry = self._load_tools()
+        return self._registry
+
+    def _load_tools(self) -> dict[str, Tool]:
         from apps.tools.services import call_made_tool, usable_tools
 
         tools = builtin_tools()
