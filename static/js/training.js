@@ -91,7 +91,44 @@
     const note = document.createElement("p");
     note.className = "muted";
     note.textContent = (report.tasks || 0) + " held-out tasks; λ = " + fmt(report.cost_weight, 3) + ".";
-    box.append(table, note);
+    box.append(table, note, familyTable(report, names));
+  }
+
+  // Success and mean cost per task family, one column per policy.
+  function familyTable(report, names) {
+    const families = Object.keys((report.policies[names[0]] || {}).per_family || {}).sort();
+    const table = document.createElement("table");
+    table.id = "family-table";
+    const head = document.createElement("tr");
+    ["family", ...names].forEach((label) => {
+      const th = document.createElement("th");
+      th.textContent = label;
+      head.appendChild(th);
+    });
+    const thead = document.createElement("thead");
+    thead.appendChild(head);
+    const body = document.createElement("tbody");
+    families.forEach((family) => {
+      const row = document.createElement("tr");
+      const cells = [family].concat(
+        names.map((name) => {
+          const f = ((report.policies[name] || {}).per_family || {})[family];
+          return f ? fmt(f.success, 2) + " / " + fmt(f.mean_cost, 2) : "—";
+        })
+      );
+      cells.forEach((value) => {
+        const td = document.createElement("td");
+        td.textContent = value;
+        row.appendChild(td);
+      });
+      body.appendChild(row);
+    });
+    table.append(thead, body);
+    const wrap = document.createElement("div");
+    const title = document.createElement("h3");
+    title.textContent = "Per family (success / mean cost)";
+    wrap.append(title, table);
+    return wrap;
   }
 
   function drawTopology(which) {

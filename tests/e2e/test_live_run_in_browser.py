@@ -176,6 +176,8 @@ def test_training_started_from_the_form_draws_its_curves_live(page, live_server_
     assert page.locator("#charts .uplot").count() == 4
     policies = page.locator("#evaluation-table tbody td:first-child").all_inner_texts()
     assert policies[0] == "learned" and "oracle" in policies
+    families = page.locator("#family-table tbody td:first-child").all_inner_texts()
+    assert "arithmetic" in families and "lookup_compute" in families
     page.wait_for_selector("#topology-after canvas")
     assert "density" in page.inner_text("#topology-after-stats")
     assert errors == []
