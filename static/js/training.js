@@ -90,7 +90,9 @@
     box.innerHTML = "";
     const note = document.createElement("p");
     note.className = "muted";
-    note.textContent = (report.tasks || 0) + " held-out tasks; λ = " + fmt(report.cost_weight, 3) + ".";
+    const skipped = Object.entries(report.skipped || {}).map(([name, why]) => name + " skipped: " + why);
+    note.textContent =
+      (report.tasks || 0) + " held-out tasks; λ = " + fmt(report.cost_weight, 3) + "." + (skipped.length ? " " + skipped.join("; ") + "." : "");
     box.append(table, note, familyTable(report, names));
   }
 
