@@ -59,9 +59,13 @@ class Embedder:
                     out[i] = hit
             if missing:
                 unique = list(dict.fromkeys(texts[i] for i in missing))
-                vectors = self._load().encode(
-                    unique, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-                ).astype(np.float32, copy=False)
+                vectors = (
+                    self._load()
+                    .encode(
+                        unique, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                    )
+                    .astype(np.float32, copy=False)
+                )
                 fresh = dict(zip(unique, vectors, strict=True))
                 for i in missing:
                     out[i] = fresh[texts[i]]

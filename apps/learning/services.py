@@ -192,7 +192,7 @@ def _check_swarm_setting(owner, swarm, dataset, costs, errors) -> list[str]:
 
 def swarm_agents_of(swarm: Swarm) -> list:
     """The swarm's agent members in roster order (child swarms cannot be routed to)."""
-    return [m.agent for m in swarm.members.select_related("agent").order_by("position") if m.agent_id]
+    return [member for member in swarm.member_objects() if not isinstance(member, Swarm)]
 
 
 def stop_training(run: TrainingRun) -> TrainingRun:

@@ -182,10 +182,7 @@ def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] |
             setattr(swarm, field, changes[field])
     if Swarm.objects.filter(owner=swarm.owner, name=swarm.name).exclude(pk=swarm.pk).exists():
         raise FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {swarm.name!r}."]})
-    if members is not None:
-        agents = _resolve_members(swarm.owner, members, parent=swarm)
-    else:
-        agents = [m.agent or m.child_swarm for m in swarm.members.select_related("agent", "child_swarm")]
+    agents = _resolve_members(swarm.owner, members, parent=swarm) if members is not None else swarm.member_objects()
     if not agents:
         raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
     check_strategy(swarm.strategy, swarm.strategy_config, [_member_name(a) for a in agents], members=agents)
