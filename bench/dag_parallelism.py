@@ -33,6 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_django()
+    from django.conf import settings
     from django.db import connection
 
     from apps.agents.services import create_agent
@@ -71,7 +72,7 @@ def main() -> None:
         wait([warm])
         t0 = time.perf_counter()
         run = services.start_run(swarm=swarm, task="go", user=owner)
-        wait([run], timeout=600)
+        wait([run], timeout=600, poll_s=0.002)
         wall = time.perf_counter() - t0
         run.refresh_from_db()
     finally:
@@ -81,10 +82,12 @@ def main() -> None:
             proc.wait(timeout=30)
     critical = args.layers * args.wait_ms / 1000
     ratio = wall / critical
-    concurrency = step_workers() * step_worker_concurrency()
+    calls = settings.SWARMWEB["AGENT_CALLS_PER_WORKER"]
+    concurrency = step_workers() * calls
     lines = [
-        f"database: {connection.vendor}; step workers: {step_workers()} x {step_worker_concurrency()} threads"
-        f" = {concurrency} concurrent steps",
+        f"database: {connection.vendor}; step workers: {step_workers()} x ({step_worker_concurrency()} task threads,"
+        f" {calls} agent-call threads) = {concurrency} concurrent agent calls;"
+        f" batches of at most {settings.SWARMWEB['STEP_BATCH_SIZE']} steps",
         f"workflow: {len(nodes)} nodes ({args.layers} layer(s) of {args.width}), each waiting {args.wait_ms} ms;"
         f" run status {run.status}",
         f"critical path: {critical * 1000:.0f} ms   wall: {wall * 1000:.0f} ms   ratio: {ratio:.2f}"

@@ -63,7 +63,7 @@ def bare_round_trips(n: int) -> list[float]:
     return samples
 
 
-def wait(runs, timeout: float = 300) -> None:
+def wait(runs, timeout: float = 300, poll_s: float = 0.02) -> None:
     from apps.runs.models import Run, RunStatus
 
     ids = [r.pk for r in runs]
@@ -71,7 +71,7 @@ def wait(runs, timeout: float = 300) -> None:
     while time.monotonic() < deadline:
         if not Run.objects.filter(pk__in=ids, status__in=RunStatus.active()).exists():
             return
-        time.sleep(0.02)
+        time.sleep(poll_s)
     raise SystemExit("runs did not finish in time")
 
 

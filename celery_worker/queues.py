@@ -22,6 +22,7 @@ def task_queues() -> tuple[Queue, ...]:
 def task_routes() -> dict[str, dict[str, str]]:
     return {
         "runs.execute_step": {"queue": STEPS},
+        "runs.execute_steps": {"queue": STEPS},
         "runs.*": {"queue": CONTROL},
         "learning.*": {"queue": TRAINING},
     }

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swarmweb.settings")
 
@@ -25,3 +25,20 @@ def _recycle_db_connections(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_ready.connect
+def _prepare_step_worker(sender=None, **kwargs) -> None:
+    """A worker consuming the steps queue starts its agent-call pool now, not on the first
+    wide batch; and every worker moves what it loaded at start out of the garbage
+    collector's sight (``gc.freeze``), so collections during steps scan only their own objects."""
+    import gc
+
+    from celery_worker.queues import STEPS
+
+    queues = {queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", ())}
+    if STEPS in queues:
+        from apps.runs.agent_calls import agent_call_pool
+
+        agent_call_pool()
+    gc.freeze()

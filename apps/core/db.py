@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Model
 
 
 @contextmanager
@@ -23,3 +25,110 @@ def consistent_reads() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield
+
+
+def insert_rows(objs: Sequence[Model]) -> None:
+    """Insert new instances of one model, setting their primary keys, as fast as the database allows.
+
+    ``QuerySet.bulk_create`` does the same, but on PostgreSQL it sends the rows
+    as arrays (``UNNEST``), and quoting JSON and text into array literals costs
+    Python time per character. For the run engine's hot path (hundreds of
+    steps, messages and events a second) this uses ``COPY``, four times faster
+    for a few hundred rows: the ids are taken from the table's sequence first
+    (one round trip), then the rows are streamed with them. Instances are
+    prepared as ``save`` would (``pre_save``: auto timestamps) and come back
+    saved. Other databases use ``bulk_create``.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    conn = connections[DEFAULT_DB_ALIAS]  # not the thread-local proxy: it is read per value below
+    if conn.vendor != "postgresql":
+        model._default_manager.bulk_create(objs)
+        return
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    quote = conn.ops.quote_name
+    table = quote(opts.db_table)
+    columns = ", ".join(quote(f.column) for f in [opts.pk, *fields])
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [opts.db_table, opts.pk.column, len(objs)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        prepare = [_db_value(f, conn) for f in fields]
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for obj, pk in zip(objs, ids, strict=True):
+                copy.write_row([pk, *(to_db(f.pre_save(obj, True)) for f, to_db in zip(fields, prepare, strict=True))])
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = conn.alias
+
+
+# Field types whose Python values the driver takes as they are (Field.get_db_prep_save would
+# only re-check their type, at a few microseconds a value).
+_PLAIN_TYPES = {
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveBigIntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SlugField",
+    "SmallIntegerField",
+    "TextField",
+}
+
+
+def _db_value(field, conn) -> Callable[[Any], Any]:
+    """How a value of ``field`` goes to the database: as it is for plain types, else the field's own way."""
+    if field.get_internal_type() in _PLAIN_TYPES:
+        return _as_is
+    return lambda value: field.get_db_prep_save(value, conn)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def update_rows(model: type[Model], rows: Sequence[tuple[Any, dict[str, Any]]]) -> None:
+    """UPDATE rows of ``model`` by primary key, each with its own values, in one statement per set
+    of columns: ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL, ``executemany`` elsewhere.
+
+    ``rows`` holds ``(pk, {field name: value})``. The caller decides which rows may be written
+    (e.g. having locked and checked them); this only writes.
+    """
+    opts = model._meta
+    conn = connections[DEFAULT_DB_ALIAS]
+    quote = conn.ops.quote_name
+    table, pk_column = quote(opts.db_table), quote(opts.pk.column)
+    groups: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
+    for pk, values in rows:
+        groups.setdefault(tuple(values), []).append((pk, values))
+    with conn.cursor() as cursor:
+        for names, group in groups.items():
+            fields = [opts.get_field(name) for name in names]
+            prepare = [(f.name, _db_value(f, conn)) for f in fields]
+            params = [[to_db(values[name]) for name, to_db in prepare] + [pk] for pk, values in group]
+            if conn.vendor == "postgresql" and len(group) > 1:
+                aliases = [f"c{i}" for i in range(len(fields))]
+                assignments = ", ".join(  # cast to the bare type: varchar(20) would silently truncate
+                    f"{quote(f.column)} = v.{a}::{f.db_type(conn).split('(')[0]}"
+                    for f, a in zip(fields, aliases, strict=True)
+                )
+                row_sql = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+                cursor.execute(
+                    f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(group))})"
+                    f" AS v({', '.join(aliases)}, pk) WHERE {table}.{pk_column} = v.pk::{opts.pk.db_type(conn)}",
+                    [value for row in params for value in row],
+                )
+                continue
+            sql = f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} WHERE {pk_column} = %s"
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)

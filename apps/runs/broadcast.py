@@ -75,9 +75,11 @@ def publish_run_events_on_commit(run_id: int, events: list[dict[str, Any]]) -> N
     transaction.on_commit(lambda: publish_now(run_group(run_id), message))
 
 
-def publish_step_started(run_id: int, step: dict[str, Any]) -> None:
-    """Tell viewers a step is running. Live only: the step row records when it started."""
-    publish_now(run_group(run_id), {"type": "step.started", "step": step})
+def publish_steps_started(run_id: int, steps: list[dict[str, Any]]) -> None:
+    """Tell viewers steps are running (one message for a batch). Live only: the step rows record
+    when they started."""
+    if steps:
+        publish_now(run_group(run_id), {"type": "steps.started", "steps": steps})
 
 
 def publish_step_delta(run_id: int, step_id: int, text: str) -> None:

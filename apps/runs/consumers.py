@@ -75,15 +75,17 @@ class RunConsumer(AsyncWebsocketConsumer):
                 continue
             await self._send_event(event)
 
-    async def step_started(self, message: dict) -> None:
-        """Live-only notice that a step is running (not in the event log)."""
-        step = message["step"]
-        if step["step_id"] in self.finished_steps or not await self._still_running(step["step_id"]):
-            return  # the notice lost a race with the step's result
-        if self.as_json:
-            await self.send(text_data=json.dumps({"kind": EventKind.STEP_STARTED, "live": True, "data": step}))
-        else:
-            await self.send(text_data=render_to_string("runs/_step.html", {"step": step, "oob": True}))
+    async def steps_started(self, message: dict) -> None:
+        """Live-only notice that steps are running (not in the event log): one frame per step."""
+        steps = [s for s in message["steps"] if s["step_id"] not in self.finished_steps]
+        running = await self._still_running([s["step_id"] for s in steps]) if steps else set()
+        for step in steps:
+            if step["step_id"] not in running:
+                continue  # the notice lost a race with the step's result
+            if self.as_json:
+                await self.send(text_data=json.dumps({"kind": EventKind.STEP_STARTED, "live": True, "data": step}))
+            else:
+                await self.send(text_data=render_to_string("runs/_step.html", {"step": step, "oob": True}))
 
     async def tool_called(self, message: dict) -> None:
         """Live-only: an agent called a tool during a running step (the step's record keeps it for good)."""
@@ -129,8 +131,9 @@ class RunConsumer(AsyncWebsocketConsumer):
         return visible_runs(user).filter(pk=self.run_id).exists()
 
     @database_sync_to_async
-    def _still_running(self, step_id: int) -> bool:
-        return Step.objects.filter(pk=step_id, run_id=self.run_id, status=StepStatus.RUNNING).exists()
+    def _still_running(self, step_ids: list[int]) -> set[int]:
+        rows = Step.objects.filter(pk__in=step_ids, run_id=self.run_id, status=StepStatus.RUNNING)
+        return set(rows.values_list("pk", flat=True))
 
     @database_sync_to_async
     def _events_after(self, seq: int) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.core.db import insert_rows
 from apps.engine.values import EventKind
 
 from .broadcast import publish_run_events_on_commit
@@ -31,7 +32,8 @@ class EventLog:
     def flush(self, *, save_seq: bool = False) -> None:
         if not self.pending:
             return
-        events = RunEvent.objects.bulk_create(self.pending)
+        events = self.pending
+        insert_rows(events)
         if save_seq:
             Run.objects.filter(pk=self.run.pk).update(event_seq=self.run.event_seq)
         publish_run_events_on_commit(self.run.pk, [e.as_message() for e in events])

@@ -1,20 +1,26 @@
 """Run services: the only code that changes runs, steps, messages and human requests.
 
-The pattern of every state change: lock the run row, feed one fact to the
-strategy, turn the actions it returns into rows and events, save, and after
-commit dispatch the queued steps and publish the events. Tasks, views, the
-API and the admin all call these functions.
+The pattern of every state change: lock the run row, feed the facts to the
+strategy (one, or a batch of step completions that arrived together), turn
+the actions it returns into rows and events, save, and after commit dispatch
+the queued steps and publish the events. Tasks, views, the API and the admin
+all call these functions.
+
+Steps are dispatched in batches (``execute_steps``): a wide workflow's ready
+nodes travel as a few messages, their agent calls wait concurrently on the
+worker's agent-call pool, and their results are recorded together.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -26,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.agents.governance import check_may_act
+from apps.core.db import insert_rows, update_rows
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.executor import run_agent_step
@@ -51,10 +58,11 @@ from apps.engine.values import ChatMessage, EventKind, StepOutcome, StepRequest,
 from apps.swarms.models import Swarm
 
 from . import broadcast
+from .agent_calls import agent_call_pool
 from .events import EventLog
 from .hooks import hooks_for
 from .models import HumanRequest, HumanRequestStatus, Message, Room, Run, RunStatus, Step, StepStatus
-from .presenters import human_request_data, message_data, run_data, step_data
+from .presenters import human_request_data, message_data, run_data, spend_data, step_data
 from .tools import RunToolHost, merge_records
 
 logger = logging.getLogger(__name__)
@@ -74,6 +82,37 @@ def _dispatch_step(step_id: int, delay_s: float = 0.0) -> None:
         execute_step.apply_async((step_id,), countdown=delay_s)
     else:
         execute_step.delay(step_id)
+
+
+def _dispatch_steps(step_ids: Sequence[int], delay_s: float = 0.0) -> None:
+    """Send steps queued together to the workers as a few batches (see ``step_batches``)."""
+    from .tasks import execute_steps
+
+    for batch in step_batches(step_ids):
+        if len(batch) == 1:
+            _dispatch_step(batch[0], delay_s)
+        elif delay_s > 0:
+            execute_steps.apply_async((batch,), countdown=delay_s)
+        else:
+            execute_steps.delay(batch)
+
+
+def step_batches(step_ids: Sequence[int]) -> list[list[int]]:
+    """Split steps queued together into batches: at most ``STEP_BATCH_SIZE`` each, and at
+    least one per step worker process (so every worker's pool shares a wide fan-out)."""
+    from celery_worker.worker import step_workers
+
+    ids = list(step_ids)
+    if not ids:
+        return []
+    count = max(math.ceil(len(ids) / _conf("STEP_BATCH_SIZE")), min(len(ids), step_workers()))
+    size, extra = divmod(len(ids), count)
+    batches, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        batches.append(ids[start:end])
+        start = end
+    return batches
 
 
 def _dispatch_child_finished(run_id: int) -> None:
@@ -232,34 +271,53 @@ def _strategy(run: Run):
 
 def _feed(
     run: Run,
-    fact: Fact,
+    fact: Fact | Sequence[Fact],
     log: EventLog,
     *,
     rooms: tuple[Room, ...] = (),
     context: dict[str, Any] | None = None,
     persist: bool = True,
 ) -> None:
-    """Feed ``fact`` to the run's strategy and apply the transition. Call holding the run lock.
+    """Feed ``fact`` (or a batch of step completions, in order) to the run's strategy and apply
+    the transition. Call holding the run lock.
 
     With ``persist=False`` the run row and ``log`` are left for the caller to save and flush
     (a batch of completions does it once)."""
+    facts = list(fact) if isinstance(fact, list | tuple) else [fact]
     try:
         strategy = _strategy(run)
-        if isinstance(fact, RunStarted):
+        if isinstance(facts[0], RunStarted):
             kwargs = {"context": context} if context is not None else {}
-            transition = strategy.start(fact.task, **kwargs)
+            transition = strategy.start(facts[0].task, **kwargs)
         else:
-            transition = strategy.on_fact(run.state, fact)
+            transition = _on_facts(strategy, run.state, facts)
     except EngineError as exc:
-        logger.warning("Run %s: strategy rejected %r: %s", run.pk, fact, exc)
+        logger.warning("Run %s: strategy rejected %r: %s", run.pk, facts, exc)
         transition = Transition(run.state, (Fail(f"Strategy error: {exc}"),))
     except Exception as exc:
-        logger.exception("Run %s: strategy crashed on %r", run.pk, fact)
+        logger.exception("Run %s: strategy crashed on %r", run.pk, facts)
         transition = Transition(run.state, (Fail(f"Internal strategy error: {type(exc).__name__}: {exc}"),))
     _apply(run, transition, log, rooms=rooms, persist=persist)
     hooks = hooks_for(run.strategy)
     if hooks is not None and hooks.after_transition is not None:
         hooks.after_transition(run)
+
+
+def _on_facts(strategy, state: dict[str, Any], facts: list[Fact]) -> Transition:
+    """One transition for facts that arrived together: the strategy's ``on_facts`` when it has
+    one (one pass for the batch), else ``on_fact`` for each in turn. Facts after one that
+    ends the run are not fed, as if they had arrived after it ended."""
+    on_facts = getattr(strategy, "on_facts", None)
+    if len(facts) > 1 and on_facts is not None:
+        return on_facts(state, facts)
+    actions: list = []
+    for fact in facts:
+        transition = strategy.on_fact(state, fact)
+        state = transition.state
+        actions.extend(transition.actions)
+        if any(isinstance(action, Finish | Fail) for action in transition.actions):
+            break
+    return Transition(state, tuple(actions))
 
 
 class _Rooms:
@@ -290,6 +348,42 @@ RUN_FIELDS_CHANGED_BY_FACTS = [
 ]
 
 
+class _NewRows:
+    """Steps and messages a transition creates, inserted in one statement per table; their
+    events are appended in the order of the actions that made them."""
+
+    def __init__(self, run: Run, log: EventLog) -> None:
+        self.run, self.log = run, log
+        self.steps: list[Step] = []
+        self.messages: list[Message] = []
+        self.entries: list[tuple] = []  # (kind, row or data, extra) in action order
+        self.queued: list[tuple[Step, float]] = []  # every step created, with its delay
+
+    def add_step(self, step: Step, delay_s: float) -> None:
+        self.steps.append(step)
+        self.entries.append((EventKind.STEP_QUEUED, step, spend_data(self.run)))
+        self.queued.append((step, delay_s))
+
+    def add_message(self, message: Message, room_name: str) -> None:
+        self.messages.append(message)
+        self.entries.append((EventKind.MESSAGE_POSTED, message, room_name))
+
+    def add_event(self, kind: EventKind, data: dict[str, Any]) -> None:
+        self.entries.append((kind, data, None))
+
+    def flush(self) -> None:
+        insert_rows(self.steps)
+        insert_rows(self.messages)
+        for kind, row, extra in self.entries:
+            if kind == EventKind.STEP_QUEUED:
+                self.log.append(kind, {**step_data(row), "spend": extra})
+            elif kind == EventKind.MESSAGE_POSTED:
+                self.log.append(kind, message_data(row, extra))
+            else:
+                self.log.append(kind, row)
+        self.steps, self.messages, self.entries = [], [], []
+
+
 def _apply(
     run: Run, transition: Transition, log: EventLog, *, rooms: tuple[Room, ...] = (), persist: bool = True
 ) -> None:
@@ -299,24 +393,26 @@ def _apply(
         run.status = RunStatus.RUNNING
     run.state = transition.state
     room_cache = _Rooms(run, rooms)
-    new_steps: list[tuple[Step, float]] = []
+    rows = _NewRows(run, log)
     for action in transition.actions:
         if not run.is_active:
             break
         if isinstance(action, RunStep):
             reason = exceeded_limit(run.budget(), run.spend(now), extra_steps=1)
             if reason:
+                rows.flush()
                 _finish(run, RunStatus.BUDGET_EXHAUSTED, log, error=f"Budget exhausted: {reason}.")
                 break
             member = run.member(action.agent)
             if member is None:
+                rows.flush()
                 _finish(run, RunStatus.FAILED, log, error=f"Strategy asked for unknown agent {action.agent!r}.")
                 break
             agent_id, child_swarm_id = member
             calls = run.agent_calls.get(action.agent, 0)
             run.agent_calls[action.agent] = calls + 1
             run.steps_started += 1
-            step = Step.objects.create(
+            step = Step(
                 run=run,
                 key=action.key,
                 index=run.steps_started,
@@ -329,26 +425,30 @@ def _apply(
                 timeout_s=action.timeout_s,
                 dispatched_at=now + timedelta(seconds=action.delay_s),
             )
-            new_steps.append((step, action.delay_s))
-            log.append(EventKind.STEP_QUEUED, step_data(step, run))
+            rows.add_step(step, action.delay_s)
         elif isinstance(action, PostMessage):
             room = room_cache.get(action.room)
-            message = Message.objects.create(
+            message = Message(
                 run=run, room=room, sender=action.sender, is_human=action.is_human, content=action.content
             )
-            log.append(EventKind.MESSAGE_POSTED, message_data(message, room.name))
+            rows.add_message(message, room.name)
         elif isinstance(action, Progress):
-            log.append(EventKind.STRATEGY_PROGRESS, action.data)
+            rows.add_event(EventKind.STRATEGY_PROGRESS, action.data)
         elif isinstance(action, AskHuman):
+            rows.flush()
             question = question_to_dict(action.question)
             request = HumanRequest.objects.create(
                 run=run, key=action.key, prompt=question["prompt"], fields=question["fields"]
             )
             log.append(EventKind.HUMAN_REQUESTED, human_request_data(request))
         elif isinstance(action, Finish):
+            rows.flush()
             _finish(run, RunStatus.SUCCEEDED, log, result=action.result)
         elif isinstance(action, Fail):
+            rows.flush()
             _finish(run, RunStatus.FAILED, log, error=action.reason)
+    rows.flush()
+    new_steps = rows.queued
     if run.is_active:
         if new_steps or Step.objects.filter(run=run, status__in=OUTSTANDING).exists():
             run.status = RunStatus.RUNNING
@@ -365,8 +465,11 @@ def _apply(
     if persist:
         run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
         log.flush()
-    for step, delay_s in new_steps:
-        transaction.on_commit(lambda step_id=step.pk, delay=delay_s: _dispatch_step(step_id, delay))
+    by_delay: dict[float, list[int]] = {}
+    for step, delay_s in new_steps if run.is_active else ():  # a run that ended cancelled its steps
+        by_delay.setdefault(delay_s, []).append(step.pk)
+    for delay_s, step_ids in by_delay.items():
+        transaction.on_commit(lambda ids=step_ids, delay=delay_s: _dispatch_steps(ids, delay))
 
 
 def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", error: str = "") -> None:
@@ -409,21 +512,42 @@ def claim_step(step: Step) -> Claim | None:
 
     Returns ``None`` if the step was already claimed or finished: a duplicate
     delivery is a no-op. (A run that ends cancels its queued steps, so a
-    claimed step always belongs to an active run.) Viewers are told the step
-    is running; that notice is live-only, the row keeps ``started_at``.
+    claimed step always belongs to an active run.)
     """
+    return Claim(step=step, token=step.claim_token) if claim_steps([step]) else None
+
+
+def claim_steps(steps: Sequence[Step]) -> set[int]:
+    """Claim queued steps together (one token, two statements at most); return the ids claimed.
+
+    The conditional UPDATE decides which claimer wins each step. Viewers are
+    told the claimed steps are running; that notice is live-only, the rows
+    keep ``started_at``.
+    """
+    if not steps:
+        return set()
     token = uuid.uuid4()
     now = timezone.now()
     lease = now + timedelta(seconds=_conf("STEP_LEASE_SECONDS"))
-    claimed = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED).update(
+    ids = [step.pk for step in steps]
+    count = Step.objects.filter(pk__in=ids, status=StepStatus.QUEUED).update(
         status=StepStatus.RUNNING, claim_token=token, started_at=now, lease_expires_at=lease, attempts=F("attempts") + 1
     )
-    if not claimed:
-        return None
-    step.status, step.claim_token, step.started_at, step.lease_expires_at = StepStatus.RUNNING, token, now, lease
-    step.attempts += 1
-    broadcast.publish_step_started(step.run_id, step_data(step))
-    return Claim(step=step, token=token)
+    if count == len(ids):
+        claimed = set(ids)
+    elif count == 0:
+        return set()
+    else:
+        claimed = set(Step.objects.filter(pk__in=ids, claim_token=token).values_list("pk", flat=True))
+    started: dict[int, list[dict[str, Any]]] = {}
+    for step in steps:
+        if step.pk in claimed:
+            step.status, step.claim_token, step.attempts = StepStatus.RUNNING, token, step.attempts + 1
+            step.started_at, step.lease_expires_at = now, lease
+            started.setdefault(step.run_id, []).append(step_data(step))
+    for run_id, data in started.items():
+        broadcast.publish_steps_started(run_id, data)
+    return claimed
 
 
 def _history(step: Step) -> tuple[ChatMessage, ...]:
@@ -460,54 +584,166 @@ class _DeltaRelay:
             self._flush()
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A step ready for its agent call: everything read from the database beforehand."""
+
+    step: Step
+    spec: Any
+    request: StepRequest
+    instant: bool
+
+
 def execute_step(step_id: int, *, stream: bool = True) -> bool:
     """Run one queued step and record its result. Returns whether this call recorded it.
 
     Instant agents (local, side-effect free: see ``Provider.is_instant``) are
     run and recorded in one transaction. Others are claimed first, under a
     lease, so a slow model call holds no lock and a lost worker is noticed.
+    The agent is called on this thread.
     """
-    step = Step.objects.select_related("agent", "room", "run").filter(pk=step_id, status=StepStatus.QUEUED).first()
-    if step is None:
-        return False  # gone, taken or finished: a duplicate delivery
-    if step.child_swarm_id is not None:
-        return _start_child_run(step)
+    return _execute([step_id], stream=stream, pooled=False).get(step_id, False)
+
+
+def execute_steps(step_ids: Sequence[int], *, stream: bool = True) -> int:
+    """Run a batch of queued steps concurrently and record their results; return how many this
+    call recorded (steps already taken or finished are skipped, as with ``execute_step``).
+
+    The agent calls run on this process's agent-call pool (``AGENT_CALLS_PER_WORKER``
+    at once); steps are claimed in waves as slots come free, and results that finish
+    together are recorded together (one transaction per run for each group).
+    """
+    outcome = _execute(list(step_ids), stream=stream, pooled=len(step_ids) > 1)
+    return sum(1 for recorded in outcome.values() if recorded)
+
+
+def _execute(step_ids: list[int], *, stream: bool, pooled: bool) -> dict[int, bool]:
+    steps = list(
+        Step.objects.select_related("agent", "room").filter(pk__in=step_ids, status=StepStatus.QUEUED).order_by("index")
+    )
+    # Each run once, not once per step (a wide workflow's config and state are large), and
+    # without its state: a step's call never reads it, and the strategy's copy is under the lock.
+    runs = Run.objects.defer("state").in_bulk({step.run_id for step in steps})
+    outcome: dict[int, bool] = {}
+    settled: list[Completion] = []
+    ready: list[_Prepared] = []
+    checked: dict[tuple, Any] = {}  # per agent and run: one check and one spec for the batch
+    for step in steps:
+        step.run = runs[step.run_id]
+        if step.child_swarm_id is not None:
+            outcome[step.pk] = _start_child_run(step)
+            continue
+        prepared = _prepare(step, checked)
+        if isinstance(prepared, StepResult):
+            settled.append(Completion(step, prepared))
+        elif prepared.instant:
+            settled.append(Completion(step, _call_agent(prepared, stream=False)))
+        else:
+            ready.append(prepared)
+    outcome.update(_complete_all(settled))
+    if pooled and len(ready) > 1:
+        outcome.update(_run_on_pool(ready, stream=stream))
+        return outcome
+    for prepared in ready:
+        if not claim_steps([prepared.step]):
+            outcome[prepared.step.pk] = False
+            continue
+        result = _call_agent(prepared, stream=stream)
+        outcome.update(_complete_all([Completion(prepared.step, result, prepared.step.claim_token)]))
+    return outcome
+
+
+def _prepare(step: Step, checked: dict[tuple, Any] | None = None) -> _Prepared | StepResult:
+    """What the agent call needs, or the result that settles the step without one.
+
+    ``checked`` caches, per agent, the governance check and the agent's spec for the
+    steps of one batch (made at the same moment, they would give the same answer)."""
     if step.agent is None:
-        return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists."))
-    try:
-        check_may_act(step.agent, run=step.run)
-    except GovernanceError as exc:
-        return _record_result(
-            step, StepResult(StepOutcome.ERROR, error=f"Permission denied ({exc.rule}): {exc.message}")
-        )
-    provider = get_provider(step.agent.provider)
-    recalled = _recall(step)
+        return StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name!r} no longer exists.")
+    cache = checked if checked is not None else {}
+    key = (step.agent_id, step.run_id)
+    if key not in cache:
+        cache[key] = _check_agent(step)
+    found = cache[key]
+    if isinstance(found, StepResult):
+        return found
+    spec, instant, uses_history = found
     request = StepRequest(
         task=step.run.task,
-        input=_with_memories(step.input, recalled),
+        input=step.input,
         step_key=step.key,
-        history=_history(step) if provider.uses_history else (),
+        history=_history(step) if uses_history else (),
         call_index=step.call_index,
         timeout_s=min(step.timeout_s or float("inf"), float(_conf("STEP_TIMEOUT_SECONDS"))),
     )
+    return _Prepared(step=step, spec=spec, request=request, instant=instant)
+
+
+def _check_agent(step: Step) -> tuple[Any, bool, bool] | StepResult:
+    """May the step's agent act in its run now; its spec, whether it is instant and reads history."""
+    try:
+        check_may_act(step.agent, run=step.run)
+    except GovernanceError as exc:
+        return StepResult(StepOutcome.ERROR, error=f"Permission denied ({exc.rule}): {exc.message}")
+    provider = get_provider(step.agent.provider)
     try:
         spec = step.agent.to_spec()
     except EngineError as exc:  # e.g. its instructions template no longer renders
-        return _record_result(step, StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name}: {exc.message}"))
-    if provider.is_instant(step.agent.config):
-        return _record_result(step, _noting_recall(run_agent_step(spec, request), recalled))
-    claim = claim_step(step)
-    if claim is None:
-        return False
+        return StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name}: {exc.message}")
+    return spec, provider.is_instant(step.agent.config), provider.uses_history
+
+
+def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
+    """The agent call itself, with memory recall, token streaming and the run's tools."""
+    step = prepared.step
+    recalled = _recall(step)
+    request = replace(prepared.request, input=_with_memories(prepared.request.input, recalled))
+    if prepared.instant:
+        return _noting_recall(run_agent_step(prepared.spec, request), recalled)
     relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
     tools = RunToolHost(step, step.agent)
-    result = run_agent_step(spec, request, on_token=relay, tools=tools)
-    if relay is not None:
-        relay.close()
+    try:
+        result = run_agent_step(prepared.spec, request, on_token=relay, tools=tools)
+    finally:
+        if relay is not None:
+            relay.close()
     if tools.calls or result.data.get("tool_calls"):
         calls = merge_records(list(result.data.get("tool_calls") or []), tools.calls)
         result = replace(result, data={**result.data, "tool_calls": calls})
-    return complete_step(step, claim.token, _noting_recall(result, recalled))
+    return _noting_recall(result, recalled)
+
+
+def _run_on_pool(ready: list[_Prepared], *, stream: bool) -> dict[int, bool]:
+    """Claim and call ``ready`` steps on the agent-call pool; record results as they finish."""
+    pool = agent_call_pool()
+    todo = deque(ready)
+    running: dict[Future, _Prepared] = {}
+    outcome: dict[int, bool] = {}
+    while todo or running:
+        if todo:
+            slots = pool.reserve(len(todo), wait=not running)
+            if slots:
+                wave = [todo.popleft() for _ in range(slots)]
+                claimed = claim_steps([p.step for p in wave])
+                pool.release(slots - len(claimed))
+                for prepared in wave:
+                    if prepared.step.pk in claimed:
+                        running[pool.submit(_call_agent, prepared, stream=stream)] = prepared
+                    else:
+                        outcome[prepared.step.pk] = False  # taken or finished meanwhile
+        if running:
+            done, _ = wait(list(running), timeout=0.05 if todo else None, return_when=FIRST_COMPLETED)
+            finished = []
+            for future in done:
+                prepared = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # a bug around the call; the provider's own errors are results
+                    logger.exception("Step %s: the agent call crashed", prepared.step.pk)
+                    result = StepResult(StepOutcome.ERROR, error=f"Internal error: {type(exc).__name__}: {exc}")
+                finished.append(Completion(prepared.step, result, prepared.step.claim_token))
+            outcome.update(_complete_all(finished))
+    return outcome
 
 
 def _recall(step: Step) -> list[dict[str, Any]]:
@@ -588,6 +824,17 @@ def cancel_child_runs(run_id: int) -> int:
     return cancelled
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A step's result, and which writer's it is: the row is written only if the step is
+    still in the state that writer expects (so each step is recorded exactly once)."""
+
+    step: Step
+    result: StepResult
+    token: uuid.UUID | None = None  # ran under this claim; None: never claimed (still queued)
+    outstanding: bool = False  # a cancellation or a child run's end: queued or running, any claim
+
+
 def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     """Record ``result`` for a step claimed with ``token`` and feed it to the strategy.
 
@@ -596,7 +843,19 @@ def complete_step(step: Step, token: uuid.UUID, result: StepResult) -> bool:
     the same run that arrive together in this process are combined into one
     transaction (see ``_Combiner``).
     """
-    return _combiner(step.run_id).complete(step, token, result)
+    return _complete_all([Completion(step, result, token)])[step.pk]
+
+
+def _complete_all(completions: Sequence[Completion]) -> dict[int, bool]:
+    """Record completions (of any runs) through each run's combiner; whether each was recorded."""
+    by_run: dict[int, list[Completion]] = {}
+    for completion in completions:
+        by_run.setdefault(completion.step.run_id, []).append(completion)
+    outcome: dict[int, bool] = {}
+    for run_id, group in by_run.items():
+        for completion, recorded in zip(group, _combiner(run_id).complete(group), strict=True):
+            outcome[completion.step.pk] = recorded
+    return outcome
 
 
 class _Combiner:
@@ -606,31 +865,31 @@ class _Combiner:
     run serialise; each taking its own transaction (a lock wait, a commit, a
     WAL flush) makes that the bottleneck. Instead, the first thread to arrive
     becomes the leader: it takes the lock once and records every completion
-    queued meanwhile in one transaction, and keeps going while more arrive.
-    If the batch fails (rare), each completion is recorded again on its own,
-    so one bad completion never costs the others theirs. Each
-    caller gets its own outcome only after the commit, so a caller never
-    reports a result that was not stored. The strategy still sees the facts
-    one at a time, in arrival order.
+    queued meanwhile in one transaction (``_record_completions``: a statement
+    or two per table for the whole batch, one strategy transition), and keeps
+    going while more arrive. If the batch fails (rare), each completion is
+    recorded again on its own, so one bad completion never costs the others
+    theirs. Each caller gets its own outcome only after the commit, so a
+    caller never reports a result that was not stored.
     """
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.lock = threading.Lock()
-        self.pending: list[tuple[Step, uuid.UUID, StepResult, Future]] = []
+        self.pending: list[tuple[Completion, Future]] = []
         self.leading = False
         self.batches = 0  # for tests and diagnostics
         self.largest_batch = 0
 
-    def complete(self, step: Step, token: uuid.UUID, result: StepResult) -> bool:
-        done: Future = Future()
+    def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        futures: list[Future] = [Future() for _ in completions]
         with self.lock:
-            self.pending.append((step, token, result, done))
+            self.pending.extend(zip(completions, futures, strict=True))
             lead = not self.leading
             self.leading = self.leading or lead
         if lead:
             self._lead()
-        return done.result()
+        return [future.result() for future in futures]
 
     def _lead(self) -> None:
         while True:
@@ -643,18 +902,15 @@ class _Combiner:
             self.largest_batch = max(self.largest_batch, len(batch))
             self._record(batch)
 
-    def _record(self, batch: list[tuple[Step, uuid.UUID, StepResult, Future]]) -> None:
-        outcomes: list[tuple[Future, bool | BaseException]] = []
+    def _record(self, batch: list[tuple[Completion, Future]]) -> None:
+        outcomes: list[bool | BaseException]
         try:
             with transaction.atomic():
                 run = _lock_run(self.run_id)
-                log = EventLog(run) if run is not None else None
-                for step, token, result, done in batch:
-                    recorded = run is not None and _record_locked(run, step, result, claimed_with=token, batch_log=log)
-                    outcomes.append((done, recorded))
-                if run is not None and any(recorded for _done, recorded in outcomes):
-                    run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)  # once for the batch
-                    log.flush()
+                if run is None:
+                    outcomes = [False] * len(batch)
+                else:
+                    outcomes = list(_record_completions(run, [c for c, _done in batch], EventLog(run)))
         except Exception:
             # Rare: something in the batch failed and the whole transaction rolled back. Record each
             # completion on its own, so one bad completion cannot cost the others theirs.
@@ -662,16 +918,16 @@ class _Combiner:
                 "Run %s: a combined batch of %s completions failed; recording one by one", self.run_id, len(batch)
             )
             outcomes = []
-            for step, token, result, done in batch:
+            for completion, _done in batch:
                 try:
-                    outcomes.append((done, _record_result(step, result, claimed_with=token)))
+                    outcomes.append(_record_one(completion))
                 except Exception as exc:
-                    outcomes.append((done, exc))
+                    outcomes.append(exc)
         except BaseException as exc:
-            for _step, _token, _result, done in batch:
+            for _completion, done in batch:
                 done.set_exception(exc)
             raise
-        for done, outcome in outcomes:
+        for (_completion, done), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 done.set_exception(outcome)
             else:
@@ -755,34 +1011,83 @@ def _record_result(
     With ``claimed_with``, only a running step holding that claim token is
     updated; without, only a still-queued step (the instant path); with
     ``outstanding``, a queued or running one (cancellation). Either way the
-    conditional UPDATE decides which writer wins.
+    conditional write decides which writer wins.
     """
+    return _record_one(Completion(step, result, claimed_with, outstanding))
+
+
+def _record_one(completion: Completion) -> bool:
     with transaction.atomic():
-        run = _lock_run(step.run_id)
+        run = _lock_run(completion.step.run_id)
         if run is None:
             return False
-        return _record_locked(run, step, result, claimed_with=claimed_with, outstanding=outstanding)
+        return _record_completions(run, [completion], EventLog(run))[0]
 
 
-def _record_locked(
-    run: Run,
-    step: Step,
-    result: StepResult,
-    *,
-    claimed_with: uuid.UUID | None = None,
-    outstanding: bool = False,
-    batch_log: EventLog | None = None,
-) -> bool:
-    """``_record_result``'s work, for a caller that holds ``run``'s lock in an open transaction.
+def _record_completions(run: Run, completions: Sequence[Completion], log: EventLog) -> list[bool]:
+    """Record step results for a caller holding ``run``'s lock in an open transaction.
 
-    With ``batch_log`` the events go to that log and the run row is not saved: the caller saves
-    and flushes once for its whole batch."""
+    Each step's row is read (and locked) once, and written only if it is in the
+    state its completion expects; the recorded results are fed to the strategy
+    together, in order, and the run row is saved and the events inserted once.
+    Returns whether each completion was recorded.
+    """
     now = timezone.now()
+    ids = [c.step.pk for c in completions]
+    rows = {
+        pk: (status, token, attempts)
+        for pk, status, token, attempts in Step.objects.select_for_update()
+        .filter(pk__in=ids)
+        .values_list("pk", "status", "claim_token", "attempts")
+    }
+    recorded: list[bool] = []
+    writes: list[tuple[int, dict[str, Any]]] = []
+    for completion in completions:
+        status, token, attempts = rows.get(completion.step.pk, (None, None, 0))
+        if completion.outstanding:
+            ok = status in OUTSTANDING
+        elif completion.token is None:
+            ok = status == StepStatus.QUEUED
+        else:
+            ok = status == StepStatus.RUNNING and token == completion.token
+        recorded.append(ok)
+        if not ok:
+            continue
+        rows[completion.step.pk] = (None, None, attempts)  # a duplicate in the same batch records nothing
+        fields = _result_fields(completion.result, now)
+        if completion.token is None and not completion.outstanding:  # run and recorded without a claim
+            fields.update(started_at=now, attempts=attempts + 1)
+        writes.append((completion.step.pk, fields))
+        for name, value in fields.items():
+            setattr(completion.step, name, value)
+    if not writes:
+        return recorded
+    update_rows(Step, writes)
+    facts: list[StepFinished] = []
+    rooms: dict[int, Room] = {}
+    for completion, ok in zip(completions, recorded, strict=True):
+        if not ok:
+            continue
+        step, result = completion.step, completion.result
+        run.cost += result.usage.cost
+        run.tokens += result.usage.total_tokens
+        log.append(EventKind.STEP_FINISHED, step_data(step, run))
+        facts.append(StepFinished(key=step.key, agent=step.agent_name, result=result))
+        if step.room_id:
+            rooms[step.room_id] = step.room
+    if run.is_active:
+        _feed(run, facts, log, rooms=tuple(rooms.values()), persist=False)
+    run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
+    log.flush()
+    return recorded
+
+
+def _result_fields(result: StepResult, now) -> dict[str, Any]:
     if result.outcome is StepOutcome.CANCELLED:
         status = StepStatus.CANCELLED
     else:
         status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
-    fields: dict[str, Any] = {
+    return {
         "status": status,
         "outcome": result.outcome.value,
         "output": result.content,
@@ -797,29 +1102,6 @@ def _record_locked(
         "lease_expires_at": None,
         "claim_token": None,
     }
-    if outstanding:
-        recorded = Step.objects.filter(pk=step.pk, status__in=OUTSTANDING).update(**fields)
-    elif claimed_with is None:
-        pending = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED)
-        recorded = pending.update(**fields, started_at=now, attempts=F("attempts") + 1)
-        step.started_at, step.attempts = now, step.attempts + 1
-    else:
-        recorded = Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING, claim_token=claimed_with).update(**fields)
-    if not recorded:
-        return False
-    for name, value in fields.items():
-        setattr(step, name, value)
-    run.cost += result.usage.cost
-    run.tokens += result.usage.total_tokens
-    log = batch_log if batch_log is not None else EventLog(run)
-    log.append(EventKind.STEP_FINISHED, step_data(step, run))
-    if run.is_active:
-        fact = StepFinished(key=step.key, agent=step.agent_name, result=result)
-        _feed(run, fact, log, rooms=(step.room,) if step.room_id else (), persist=batch_log is None)
-    elif batch_log is None:
-        run.save(update_fields=["cost", "tokens", "event_seq"])
-        log.flush()
-    return True
 
 
 def _jsonable(data: Any) -> Any:

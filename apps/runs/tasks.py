@@ -15,6 +15,11 @@ def execute_step(step_id: int) -> None:
     services.execute_step(step_id)
 
 
+@shared_task(name="runs.execute_steps")
+def execute_steps(step_ids: list[int]) -> None:
+    services.execute_steps(step_ids)
+
+
 @shared_task(name="runs.sweep")
 def sweep() -> None:
     services.sweep()

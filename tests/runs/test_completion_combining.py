@@ -13,7 +13,7 @@ from apps.runs.models import Run, RunStatus, Step, StepStatus
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_completions_are_combined_and_each_recorded_once(alice, make_agent, make_swarm, monkeypatch):
     # This test plays the workers itself: nothing may reach a real worker that other tests started.
-    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_steps", lambda step_ids, delay_s=0.0: None)
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
     workers = [make_agent(f"w{i}", config={"replies": [f"w{i} done"]}) for i in range(12)]
     nodes = [{"name": f"n{i}", "agent": f"w{i}"} for i in range(12)]
@@ -27,13 +27,13 @@ def test_concurrent_completions_are_combined_and_each_recorded_once(alice, make_
     combiner = services._combiner(run.pk)
     outcomes: list[bool] = []
     hold = threading.Event()
-    original = services._record_locked
+    original = services._record_completions
 
     def slow_first(*args, **kwargs):  # keep the leader busy so the others queue up behind it
         hold.wait(2)
         return original(*args, **kwargs)
 
-    services._record_locked = slow_first
+    services._record_completions = slow_first
     try:
         threads = [
             threading.Thread(
@@ -49,7 +49,7 @@ def test_concurrent_completions_are_combined_and_each_recorded_once(alice, make_
         for thread in threads:
             thread.join(10)
     finally:
-        services._record_locked = original
+        services._record_completions = original
     assert outcomes == [True] * 12
     assert combiner.batches < 12 and combiner.largest_batch > 1
     run = Run.objects.get(pk=run.pk)
@@ -62,7 +62,7 @@ def test_concurrent_completions_are_combined_and_each_recorded_once(alice, make_
 
 @pytest.mark.django_db(transaction=True)
 def test_one_failing_completion_does_not_cost_the_others_theirs(alice, make_agent, make_swarm, monkeypatch):
-    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_steps", lambda step_ids, delay_s=0.0: None)
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
     workers = [make_agent(f"w{i}", config={"replies": ["ok"]}) for i in range(3)]
     nodes = [{"name": f"n{i}", "agent": f"w{i}"} for i in range(3)]
@@ -71,20 +71,23 @@ def test_one_failing_completion_does_not_cost_the_others_theirs(alice, make_agen
     services.begin_run(run.pk)
     steps = list(Step.objects.filter(run=run).order_by("index"))
     claims = [services.claim_step(step) for step in steps]
-    original = services._record_locked
+    original = services._record_completions
     broken = {"once": True}
 
-    def fail_once_on_the_second(run_, step, result, **kwargs):
-        if step.pk == steps[1].pk and broken.pop("once", False):
+    def fail_the_batch_once(run_, completions, log):
+        if len(completions) > 1 and broken.pop("once", False):
+            original(run_, completions, log)  # writes, then the transaction rolls back
             raise RuntimeError("disk hiccup")
-        return original(run_, step, result, **kwargs)
+        return original(run_, completions, log)
 
-    monkeypatch.setattr(services, "_record_locked", fail_once_on_the_second)
+    monkeypatch.setattr(services, "_record_completions", fail_the_batch_once)
     combiner = services._combiner(run.pk)
     futures = [Future() for _ in steps]
     done = StepResult(StepOutcome.SUCCESS, content="ok")
-    batch = [(s, c.token, done, f) for s, c, f in zip(steps, claims, futures, strict=True)]
+    batch = [(services.Completion(s, done, c.token), f) for s, c, f in zip(steps, claims, futures, strict=True)]
     combiner._record(batch)
     assert [f.result() for f in futures] == [True, True, True]  # the retry one by one recorded all three
     assert Step.objects.filter(run=run, status=StepStatus.SUCCEEDED).count() == 3
-    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.events.filter(kind="step.finished").count() == 3  # the rolled-back batch left no trace

@@ -126,12 +126,16 @@ async def test_live_only_notices_are_relayed_but_not_for_finished_steps(finished
     steps = await sync_to_async(lambda: list(finished_run.steps.order_by("index")))()
     running = steps[-1]
     await sync_to_async(type(running).objects.filter(pk=running.pk).update)(status="running")
-    broadcast.publish_step_started(finished_run.pk, {"step_id": running.pk, "status": "running"})
+    broadcast.publish_steps_started(finished_run.pk, [{"step_id": running.pk, "status": "running"}])
     broadcast.publish_step_delta(finished_run.pk, running.pk, "Hel")
-    broadcast.publish_step_started(finished_run.pk, {"step_id": steps[0].pk, "status": "running"})  # long finished
+    long_finished = {"step_id": steps[0].pk, "status": "running"}
+    broadcast.publish_steps_started(finished_run.pk, [long_finished])
+    # a batch notice: one frame per step still running, none for the finished one
+    broadcast.publish_steps_started(finished_run.pk, [long_finished, {"step_id": running.pk, "status": "running"}])
     received = await receive_all(comm, timeout=0.5)
     assert received == [
         {"kind": "step.started", "live": True, "data": {"step_id": running.pk, "status": "running"}},
         {"kind": "step.delta", "step_id": running.pk, "text": "Hel"},
+        {"kind": "step.started", "live": True, "data": {"step_id": running.pk, "status": "running"}},
     ]
     await comm.disconnect()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -270,75 +270,106 @@ class HeistStrategy:
         s = HeistState(
             task=task,
             graph=[n.as_config() for n in self.nodes],
-            nodes={n.name: asdict(NodeState()) for n in self.nodes},
+            nodes={n.name: _new_node_state() for n in self.nodes},
         )
         actions = [PostMessage(self.room, "task", task, is_human=True)]
         return self._advance(s, actions, before=None)
 
     def on_fact(self, state: Mapping[str, Any], fact: Fact) -> Transition:
+        return self.on_facts(state, (fact,))
+
+    def on_facts(self, state: Mapping[str, Any], facts: Sequence[Fact]) -> Transition:
+        """Several facts at once (step completions that arrived together).
+
+        Equivalent to feeding them one by one, but the state is copied once and
+        the graph walked once for the whole batch: a wide workflow's hundreds of
+        completions cost one pass, not one pass each.
+        """
         s = HeistState.load(state)
-        if isinstance(fact, MembersChanged):
+        before: dict | None = _fingerprints(s)
+        by_key = {st["key"]: name for name, st in s.nodes.items() if st["key"]}
+        configs = {g["name"]: g for g in s.graph}
+        actions: list = []
+        settled_any = False
+        for fact in facts:
+            if isinstance(fact, MembersChanged):
+                continue
+            if not isinstance(fact, StepFinished):
+                raise StrategyError(f"HEIST cannot handle {type(fact).__name__}.")
+            settled_any = True
+            if s.planning_for is not None and fact.key == f"replan-{s.replans}":
+                if self._replanned(s, fact, actions):
+                    before = None  # the graph changed shape: the progress is a full snapshot
+                    by_key = {st["key"]: name for name, st in s.nodes.items() if st["key"]}
+                    configs = {g["name"]: g for g in s.graph}
+                continue
+            name = by_key.get(fact.key)
+            if (name is None or s.nodes[name]["key"] != fact.key) and s.replans:
+                continue  # a step of a node that a replan dropped while it ran: its graph is gone
+            if name is None or s.nodes[name]["key"] != fact.key:
+                raise StrategyError(f"No node is waiting for {fact.key!r}.")
+            self._settle(s, Node(**_node_kwargs(configs[name])), fact, actions)
+            if s.nodes[name]["key"] != fact.key:  # dispatched again (retry, fallback) under a new key
+                by_key[s.nodes[name]["key"]] = name
+        if not settled_any:
             return Transition(s.dump())
-        if not isinstance(fact, StepFinished):
-            raise StrategyError(f"HEIST cannot handle {type(fact).__name__}.")
-        if s.planning_for is not None and fact.key == f"replan-{s.replans}":
-            return self._replanned(s, fact)
-        before = _fingerprints(s)
-        name = next((n for n, st in s.nodes.items() if st["key"] == fact.key), None)
-        if name is None:
-            raise StrategyError(f"No node is waiting for {fact.key!r}.")
-        node, st = self._node(s, name), s.nodes[name]
+        return self._advance(s, actions, before=before)
+
+    def _settle(self, s: HeistState, node: Node, fact: StepFinished, actions: list) -> None:
+        """Apply one finished step of ``node``: done, or retry, fallback, replan or failed."""
+        st = s.nodes[node.name]
         if fact.result.ok:
             st.update(status=NodeStatus.DONE, output=fact.result.content)
-            message = PostMessage(self.room, fact.agent, f"[{name}] {fact.result.content}")
-            return self._advance(s, [message], before=before)
+            actions.append(PostMessage(self.room, fact.agent, f"[{node.name}] {fact.result.content}"))
+            return
         reason = fact.result.error or fact.result.outcome.value
         st["errors"].append(f"{fact.agent} (attempt {st['attempt'] + 1}): {reason}")
-        actions: list = [PostMessage(self.room, "system", f"[{name}] {fact.agent} failed: {reason}")]
+        actions.append(PostMessage(self.room, "system", f"[{node.name}] {fact.agent} failed: {reason}"))
         cancelled = fact.result.outcome is StepOutcome.CANCELLED  # its agent was terminated: no point retrying
         if st["attempt"] < node.attempts and not cancelled:
             st["attempt"] += 1
             st["status"] = NodeStatus.RETRYING
             delay = node.backoff_s * (2 ** (st["attempt"] - 1))
-            return self._dispatch(s, node, actions, before=before, delay_s=delay)
+            if action := self._step(s, node, delay_s=delay):
+                actions.append(action)
+            return
         if st["agent_index"] < len(node.fallbacks):
             st["agent_index"] += 1
             st["attempt"] = 0
             st["status"] = NodeStatus.FALLBACK
-            return self._dispatch(s, node, actions, before=before)
+            if action := self._step(s, node):
+                actions.append(action)
+            return
         st["status"] = NodeStatus.FAILED
         if self.planner and s.replans < self.max_replans and s.planning_for is None:
-            s.planning_for = name
+            s.planning_for = node.name
             s.replans += 1
             brief = {
                 "task": s.task,
-                "failed_node": name,
+                "failed_node": node.name,
                 "errors": st["errors"],
                 "done": {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE},
-                "remaining": [g for g in s.graph if s.nodes[g["name"]]["status"] not in SETTLED or g["name"] == name],
+                "remaining": [
+                    g for g in s.graph if s.nodes[g["name"]]["status"] not in SETTLED or g["name"] == node.name
+                ],
                 "agents": self.members,
                 "answer_with": '{"nodes": [...]} replacing the failed and remaining nodes, or {"nodes": []} to give up',
             }
             actions.append(RunStep(key=f"replan-{s.replans}", agent=self.planner, input=json.dumps(brief, indent=2)))
-            return Transition(s.dump(), (*actions, self._progress(s, before)))
-        return self._advance(s, actions, before=before)
 
     # ---- helpers --------------------------------------------------------------------
-
-    def _node(self, s: HeistState, name: str) -> Node:
-        return Node(**_node_kwargs(next(g for g in s.graph if g["name"] == name)))
 
     def _graph(self, s: HeistState) -> list[Node]:
         return [Node(**_node_kwargs(g)) for g in s.graph]
 
-    def _dispatch(self, s: HeistState, node: Node, actions: list, *, before, delay_s: float = 0.0) -> Transition:
-        action = self._step(s, node, delay_s=delay_s)
-        return self._advance(s, [*actions, action] if action else actions, before=before)
-
-    def _step(self, s: HeistState, node: Node, *, delay_s: float = 0.0) -> RunStep | None:
+    def _step(
+        self, s: HeistState, node: Node, *, delay_s: float = 0.0, done: Mapping[str, str] | None = None
+    ) -> RunStep | None:
+        """The step that runs ``node`` now; ``done`` (outputs of the done nodes) saves recomputing it."""
         st = s.nodes[node.name]
         agent = node.agents()[st["agent_index"]]
-        done = {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE}
+        if done is None:
+            done = {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE}
         context = {"task": s.task, "outputs": templating.Namespace(done)}
         try:
             text = templating.render(node.input, context)
@@ -354,6 +385,7 @@ class HeistStrategy:
     def _advance(self, s: HeistState, actions: list, *, before: dict | None) -> Transition:
         """Skip what can no longer run, dispatch what became ready, finish when all is settled."""
         graph = self._graph(s)
+        done: dict[str, str] | None = None  # outputs of the done nodes, once per pass (nodes only turn done on facts)
         changed = True
         while changed:
             changed = False
@@ -361,6 +393,8 @@ class HeistStrategy:
                 st = s.nodes[node.name]
                 if st["status"] != NodeStatus.WAITING:
                     continue
+                if s.planning_for in node.depends_on:
+                    continue  # its failed upstream is being replanned: wait for the planner's decision
                 upstream = [s.nodes[d]["status"] for d in node.depends_on]
                 if any(u in (NodeStatus.FAILED, NodeStatus.SKIPPED) for u in upstream):
                     st["status"] = NodeStatus.SKIPPED
@@ -368,7 +402,9 @@ class HeistStrategy:
                     changed = True
                 elif all(u == NodeStatus.DONE for u in upstream):
                     st["status"] = NodeStatus.READY
-                    action = self._step(s, node)
+                    if done is None:
+                        done = {n: v["output"] for n, v in s.nodes.items() if v["status"] == NodeStatus.DONE}
+                    action = self._step(s, node, done=done)
                     if action is not None:
                         actions.append(action)
                     changed = True
@@ -376,7 +412,8 @@ class HeistStrategy:
             return Transition(s.dump(), (*actions, self._progress(s, before), Finish(self._report(s, graph))))
         return Transition(s.dump(), (*actions, self._progress(s, before)))
 
-    def _replanned(self, s: HeistState, fact: StepFinished) -> Transition:
+    def _replanned(self, s: HeistState, fact: StepFinished, actions: list) -> bool:
+        """Apply the planner's answer; True when it replaced the graph."""
         failed = s.planning_for or ""
         s.planning_for = None
         decision, new_nodes = "gave up", None
@@ -394,7 +431,7 @@ class HeistStrategy:
                 decision = f"proposed an invalid graph ({exc}); skipping"
         else:
             decision = f"could not answer ({fact.result.error}); skipping"
-        actions: list = [PostMessage(self.room, "system", f"Replanning after {failed!r}: the planner {decision}.")]
+        actions.append(PostMessage(self.room, "system", f"Replanning after {failed!r}: the planner {decision}."))
         if new_nodes:
             keep = [g for g in s.graph if s.nodes[g["name"]]["status"] == NodeStatus.DONE]
             dropped = [g["name"] for g in s.graph if s.nodes[g["name"]]["status"] != NodeStatus.DONE]
@@ -402,14 +439,14 @@ class HeistStrategy:
             old = s.nodes
             s.nodes = {g["name"]: old[g["name"]] for g in keep}
             for node in new_nodes:
-                s.nodes[node.name] = asdict(NodeState())
+                s.nodes[node.name] = _new_node_state()
             s.replaced += [  # the graph changed shape: the progress below is a full snapshot
                 {"name": n, "status": old[n]["status"], "errors": old[n]["errors"]}
                 for n in dropped
                 if old[n]["status"] == NodeStatus.FAILED
             ]
-            return self._advance(s, actions, before=None)
-        return self._advance(s, actions, before=_fingerprints(s))
+            return True
+        return False
 
     def _progress(self, s: HeistState, before: dict | None) -> Progress:
         """Progress for viewers: the whole graph when ``before`` is None (start, replan),
@@ -436,6 +473,11 @@ class HeistStrategy:
         lines = ["Partial results.", *lines, "Not done:"]
         lines += [f"- {n} ({v['status']}): {'; '.join(v['errors']) or 'no detail'}" for n, v in failed.items()]
         return "\n".join(lines)
+
+
+def _new_node_state() -> dict[str, Any]:
+    """``asdict(NodeState())``, without ``asdict``'s deep copy (a workflow starts hundreds of nodes)."""
+    return {"status": NodeStatus.WAITING, "agent_index": 0, "attempt": 0, "key": "", "output": "", "errors": []}
 
 
 def _fingerprint(node_state: Mapping[str, Any]) -> tuple:

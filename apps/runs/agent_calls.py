@@ -1,0 +1,97 @@
+"""The pool of threads a step worker process runs agent calls on.
+
+A batch of steps (``services.execute_steps``) hands its agent calls to this
+pool so they wait on their models concurrently, far beyond the worker's
+Celery threads. Slots are reserved before steps are claimed, so a claimed
+step never sits in a queue while its lease runs: a batch larger than the
+free slots is claimed in waves as calls finish.
+
+Pool threads keep no database connection: a call that touched the database
+(a tool, memory recall) closes its connection when it ends, so hundreds of
+concurrent calls never hold hundreds of connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+
+class AgentCallPool:
+    """A fixed set of daemon threads, all started at once, with reservable slots."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = size
+        self._slots = threading.Condition()
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"swarmweb-agent-call-{i}", daemon=True) for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def reserve(self, wanted: int, *, wait: bool) -> int:
+        """Take up to ``wanted`` free slots; with ``wait``, block until at least one is free."""
+        with self._slots:
+            if wait:
+                self._slots.wait_for(lambda: self._free > 0)
+            taken = min(wanted, self._free)
+            self._free -= taken
+            return taken
+
+    def release(self, count: int = 1) -> None:
+        if count <= 0:
+            return
+        with self._slots:
+            self._free += count
+            self._slots.notify_all()
+
+    @property
+    def free(self) -> int:
+        with self._slots:
+            return self._free
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn`` on a pool thread in a slot reserved beforehand; the slot is released when it returns."""
+        future: Future = Future()
+        self._work.put((future, fn, args, kwargs))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._work.get()
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+            finally:
+                connections.close_all()  # pool threads hold no connection between calls
+                self.release(1)
+
+
+_pool: AgentCallPool | None = None
+_pool_pid: int | None = None
+_pool_lock = threading.Lock()
+
+
+def agent_call_pool() -> AgentCallPool:
+    """This process's pool (``AGENT_CALLS_PER_WORKER`` threads), started on first use."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():  # first use, or we were forked
+            _pool = AgentCallPool(settings.SWARMWEB["AGENT_CALLS_PER_WORKER"])
+            _pool_pid = os.getpid()
+        return _pool
