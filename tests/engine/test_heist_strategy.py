@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from apps.engine.errors import StrategyConfigError
+from apps.engine.errors import StrategyConfigError, StrategyError
 from apps.engine.strategies import Finish, Progress, RunStep, StepFinished, build_strategy
 from apps.engine.strategies.heist import dag_snapshot
 from apps.engine.values import StepOutcome, StepResult
@@ -199,3 +199,91 @@ def test_a_cancelled_node_is_not_retried_but_goes_to_its_fallback():
     t = strategy.start("go")
     t = strategy.on_fact(t.state, StepFinished("a#0.0", "fetch", StepResult(StepOutcome.CANCELLED, error="terminated")))
     assert [(s.key, s.agent) for s in steps(t)] == [("a#1.0", "fetch2")]
+
+
+def _wide(width, **extra):
+    nodes = [{"name": f"n{i}", "agent": "fetch", **extra} for i in range(width)]
+    nodes.append({"name": "join", "agent": "write", "depends_on": [f"n{i}" for i in range(width)]})
+    return build_strategy("heist", {"nodes": nodes}, MEMBERS)
+
+
+def _result_for(key):
+    index = int(key[1:].split("#")[0])
+    return ok(f"out{index}") if index % 7 else bad(f"flaky {index}")  # every 7th node fails
+
+
+def test_a_batch_of_completions_gives_the_same_workflow_as_feeding_them_one_by_one():
+    strategy = _wide(60, fallbacks=["fetch2"])
+    start = strategy.start("go")
+    first = steps(start)
+    assert len(first) == 60
+
+    one_by_one = start
+    for step in first:
+        one_by_one = strategy.on_fact(one_by_one.state, StepFinished(step.key, "fetch", _result_for(step.key)))
+    batched = strategy.on_facts(start.state, [StepFinished(s.key, "fetch", _result_for(s.key)) for s in first])
+
+    assert batched.state["nodes"] == one_by_one.state["nodes"]
+    assert statuses(batched)["n7"] == "fallback" and statuses(batched)["n1"] == "done"
+    retries = sorted((s.key, s.agent) for s in steps(batched))
+    assert retries == sorted((f"n{i}#1.0", "fetch2") for i in range(0, 60, 7))
+    messages = [a for a in batched.actions if getattr(a, "room", None) == "main"]
+    assert len(messages) == 60  # one per settled attempt, as one by one
+    (delta,) = [a for a in batched.actions if isinstance(a, Progress)]  # one progress event for the batch
+    assert not delta.data["full"] and len(delta.data["nodes"]) == 60
+
+    # the fallbacks succeed together: the join runs on every output
+    fallbacks = [StepFinished(key, agent, ok("again")) for key, agent in retries]
+    t = strategy.on_facts(batched.state, fallbacks)
+    (join,) = steps(t)
+    assert join.key == "join#0.0" and join.agent == "write"
+
+
+def test_a_batch_settles_a_retry_and_its_second_attempt_dispatched_in_the_same_batch_is_awaited():
+    strategy = _wide(3, retry={"attempts": 1, "backoff_s": 0.1})
+    t = strategy.start("go")
+    t = strategy.on_facts(t.state, [StepFinished("n0#0.0", "fetch", bad()), StepFinished("n1#0.0", "fetch", ok("B"))])
+    (retry,) = steps(t)
+    assert retry.key == "n0#0.1" and retry.delay_s == 0.1
+    t = strategy.on_facts(t.state, [StepFinished("n0#0.1", "fetch", ok("A")), StepFinished("n2#0.0", "fetch", ok("C"))])
+    assert [s.key for s in steps(t)] == ["join#0.0"]
+    with pytest.raises(StrategyError):
+        strategy.on_facts(t.state, [StepFinished("n0#0.0", "fetch", ok("late duplicate"))])
+
+
+def test_dependents_wait_while_their_failed_upstream_is_replanned():
+    config = {
+        "planner": "planner",
+        "nodes": [
+            {"name": "a", "agent": "fetch"},
+            {"name": "x", "agent": "fetch2"},
+            {"name": "b", "agent": "parse", "depends_on": ["a"]},
+        ],
+    }
+    strategy = build_strategy("heist", config, MEMBERS)
+    t = strategy.start("go")
+    t = strategy.on_fact(t.state, StepFinished("a#0.0", "fetch", bad()))
+    (plan,) = steps(t)
+    assert statuses(t)["b"] == "waiting"
+    t = strategy.on_fact(t.state, StepFinished("x#0.0", "fetch2", ok("X")))  # another node finishes meanwhile
+    assert statuses(t)["b"] == "waiting"  # not skipped: the planner may still save it
+    assert not any(isinstance(a, Finish) for a in t.actions)
+    t = strategy.on_fact(t.state, StepFinished(plan.key, "planner", ok('{"nodes": []}')))  # gives up
+    assert statuses(t)["b"] == "skipped"
+    assert any(isinstance(a, Finish) and a.result.startswith("Partial results.") for a in t.actions)
+
+
+def test_a_step_of_a_node_a_replan_dropped_is_ignored_when_it_finishes():
+    config = {
+        "planner": "planner",
+        "nodes": [{"name": "a", "agent": "fetch"}, {"name": "slow", "agent": "parse"}],
+    }
+    strategy = build_strategy("heist", config, MEMBERS)
+    t = strategy.start("go")
+    t = strategy.on_fact(t.state, StepFinished("a#0.0", "fetch", bad()))
+    (plan,) = steps(t)
+    revised = {"nodes": [{"name": "a2", "agent": "fetch2"}]}  # drops the still-running "slow" node too
+    t = strategy.on_fact(t.state, StepFinished(plan.key, "planner", ok(json.dumps(revised))))
+    t = strategy.on_fact(t.state, StepFinished("slow#0.0", "parse", ok("too late")))  # no error
+    t = strategy.on_fact(t.state, StepFinished("a2#0.0", "fetch2", ok("A2")))
+    assert any(isinstance(a, Finish) for a in t.actions)

@@ -1,0 +1,88 @@
+"""The bulk insert and update helpers of the run engine's hot path, on the suite's database."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.core.db import insert_rows, update_rows
+from apps.runs.models import Message, Room, Run, RunEvent, Step
+
+TRICKY = "quotes ' \" \\ back\\slash, tab\t, newline\n, unicode ✓ 🐝, percent %s %(x)s, null-ish NULL"
+
+
+@pytest.fixture
+def run(alice, make_swarm):
+    swarm = make_swarm()
+    return Run.objects.create(swarm=swarm, owner=alice, task="t", strategy="chat_room", roster=[])
+
+
+@pytest.mark.django_db
+def test_insert_rows_saves_every_value_and_sets_keys(run):
+    room = Room.objects.create(run=run, name="main")
+    events = [RunEvent(run=run, seq=i + 1, kind="message.posted", data={"text": TRICKY, "n": i}) for i in range(3)]
+    messages = [Message(run=run, room=room, sender="a", content=TRICKY, is_human=bool(i % 2)) for i in range(3)]
+    insert_rows(events)
+    insert_rows(messages)
+    insert_rows([])
+    assert all(e.pk and not e._state.adding for e in events + messages)
+    assert len({e.pk for e in events}) == 3
+    stored = list(RunEvent.objects.filter(run=run).order_by("seq"))
+    assert [(e.pk, e.data) for e in stored] == [(e.pk, {"text": TRICKY, "n": i}) for i, e in enumerate(events)]
+    assert all(e.created_at is not None for e in stored)  # auto_now_add, as save() would
+    got = list(Message.objects.filter(run=run).order_by("pk").values_list("pk", "content", "is_human"))
+    assert got == [(m.pk, TRICKY, bool(i % 2)) for i, m in enumerate(messages)]
+    # the ids came from the table's own sequence: a normal insert afterwards does not collide
+    later = Message.objects.create(run=run, room=room, sender="b", content="after")
+    assert later.pk > max(m.pk for m in messages)
+
+
+@pytest.mark.django_db
+def test_update_rows_writes_each_rows_own_values(run, make_agent):
+    agent = make_agent("w")
+    steps = [Step(run=run, key=f"k{i}", index=i + 1, agent=agent, agent_name="w", input="in") for i in range(3)]
+    insert_rows(steps)
+    now = timezone.now()
+    rows = [
+        (
+            step.pk,
+            {
+                "status": "succeeded",
+                "output": f"{TRICKY} {i}",
+                "data": {"tool_calls": [{"name": "x", "args": TRICKY}]} if i else {},
+                "cost": Decimal("0.001234") * i,
+                "done": bool(i % 2),
+                "finished_at": now + timedelta(seconds=i),
+                "lease_expires_at": None,
+                "claim_token": None,
+                "latency_ms": 10 * i,
+            },
+        )
+        for i, step in enumerate(steps)
+    ]
+    update_rows(Step, rows)
+    update_rows(Step, [(steps[0].pk, {"error": "only this one"})])  # a single row, other columns
+    for step, (_pk, values) in zip(steps, rows, strict=True):
+        stored = Step.objects.get(pk=step.pk)
+        for name, value in values.items():
+            assert getattr(stored, name) == value, name
+    assert Step.objects.get(pk=steps[0].pk).error == "only this one"
+    assert Step.objects.get(pk=steps[1].pk).error == ""
+
+
+@pytest.mark.django_db
+def test_update_rows_does_not_truncate_silently(run, make_agent):
+    from django.db import DataError, transaction
+
+    agent = make_agent("w")
+    step = Step(run=run, key="k", index=1, agent=agent, agent_name="w", input="in")
+    other = Step(run=run, key="k2", index=2, agent=agent, agent_name="w", input="in")
+    insert_rows([step, other])
+    too_long = "x" * 500  # the status column holds far less
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce column lengths")
+    with pytest.raises(DataError), transaction.atomic():
+        update_rows(Step, [(step.pk, {"status": too_long}), (other.pk, {"status": "queued"})])

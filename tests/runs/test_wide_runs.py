@@ -1,0 +1,131 @@
+"""Wide fan-outs: steps dispatched in batches, called concurrently on the agent-call pool, recorded together."""
+
+import pytest
+from django.test.utils import override_settings
+
+from apps.engine.values import StepOutcome, StepResult
+from apps.runs import services
+from apps.runs.models import Run, RunEvent, RunStatus, Step, StepStatus
+from celery_worker.worker import step_workers
+from tests.conftest import wait_for_run
+
+WIDTH = 24
+
+
+@pytest.fixture
+def wide_swarm(make_agent, make_swarm):
+    waiter = make_agent("waiter", config={"replies": ["ok"], "cycle": True, "delay_ms": 300})
+    nodes = [{"name": f"n{i}", "agent": "waiter", "input": f"part {i}"} for i in range(WIDTH)]
+    nodes.append({"name": "join", "agent": "waiter", "depends_on": [f"n{i}" for i in range(WIDTH)]})
+    return make_swarm(name="wide", strategy="heist", agents=[waiter], strategy_config={"nodes": nodes})
+
+
+def _ran_together(steps) -> bool:
+    """Every step had started before any of them finished: their calls overlapped."""
+    return max(s.started_at for s in steps) < min(s.finished_at for s in steps)
+
+
+def test_steps_queued_together_are_split_into_even_batches_one_per_worker_at_least(settings):
+    settings.SWARMWEB = {**settings.SWARMWEB, "STEP_BATCH_SIZE": 64}
+    assert services.step_batches([]) == []
+    assert services.step_batches([7]) == [[7]]
+    batches = services.step_batches(list(range(200)))
+    assert [len(b) for b in batches] == [50, 50, 50, 50]
+    assert [i for b in batches for i in b] == list(range(200))  # nothing lost, order kept
+    with override_settings(SWARMWEB={**settings.SWARMWEB, "STEP_BATCH_SIZE": 1000}):
+        assert len(services.step_batches(list(range(200)))) == step_workers()  # one per worker process
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_runs_its_agent_calls_concurrently_and_records_them_together(alice, wide_swarm, monkeypatch):
+    dispatched: list[list[int]] = []
+    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: dispatched.append(list(ids)))
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    services.begin_run(run.pk)
+    (first,) = dispatched
+    assert len(first) == WIDTH  # every ready node queued at once, dispatched as one group
+
+    assert services.execute_steps(first) == WIDTH
+    steps = list(Step.objects.filter(pk__in=first))
+    assert all(s.status == StepStatus.SUCCEEDED and s.attempts == 1 for s in steps)
+    assert _ran_together(steps)
+    combiner = services._combiner(run.pk)
+    assert combiner.largest_batch > 1 and combiner.batches < WIDTH  # recorded in groups, not one by one
+    assert services.execute_steps(first) == 0  # a duplicate delivery does nothing
+
+    (join,) = dispatched[1]
+    assert services.execute_steps([join]) == 1
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    kinds = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("kind", flat=True))
+    assert kinds.count("step.finished") == WIDTH + 1 and kinds.count("step.queued") == WIDTH + 1
+    seqs = list(RunEvent.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))  # no gaps, no duplicates
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_larger_than_the_pool_is_claimed_in_waves(alice, wide_swarm, monkeypatch, settings):
+    from apps.runs import agent_calls
+
+    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    monkeypatch.setattr(agent_calls, "_pool", agent_calls.AgentCallPool(8))
+    monkeypatch.setattr(agent_calls, "_pool_pid", __import__("os").getpid())
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    services.begin_run(run.pk)
+    ids = list(Step.objects.filter(run=run).values_list("pk", flat=True))
+    assert services.execute_steps(ids) == WIDTH
+    steps = sorted(Step.objects.filter(pk__in=ids), key=lambda s: s.started_at)
+    # at most 8 calls at a time: the 9th step was claimed only after a call of the first wave ended
+    assert steps[8].started_at >= min(s.finished_at for s in steps[:8])
+    assert all(s.status == StepStatus.SUCCEEDED for s in steps)
+    assert agent_calls._pool.free == 8  # every slot given back
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_around_one_call_fails_that_step_only(alice, wide_swarm, monkeypatch):
+    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    services.begin_run(run.pk)
+    ids = list(Step.objects.filter(run=run).order_by("index").values_list("pk", flat=True))
+    original = services.run_agent_step
+
+    def crash_on_part_3(spec, request, **kwargs):
+        if request.input == "part 3":
+            raise RuntimeError("provider bug")
+        return original(spec, request, **kwargs)
+
+    monkeypatch.setattr(services, "run_agent_step", crash_on_part_3)
+    assert services.execute_steps(ids) == WIDTH
+    failed = Step.objects.get(run=run, key="n3#0.0")
+    assert failed.status == StepStatus.FAILED and "RuntimeError: provider bug" in failed.error
+    assert Step.objects.filter(run=run, status=StepStatus.SUCCEEDED).count() == WIDTH - 1
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED and "Partial results." in run.result  # the join was skipped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_completion_that_lost_its_claim_is_not_recorded_in_a_batch(alice, wide_swarm, monkeypatch):
+    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    services.begin_run(run.pk)
+    steps = list(Step.objects.filter(run=run).order_by("index")[:3])
+    assert services.claim_steps(steps) == {s.pk for s in steps}
+    stale = steps[0].claim_token
+    Step.objects.filter(pk=steps[0].pk).update(status=StepStatus.QUEUED, claim_token=None)  # the sweeper took it
+    done = StepResult(StepOutcome.SUCCESS, content="ok")
+    recorded = services._complete_all([services.Completion(s, done, stale) for s in steps])
+    assert recorded == {steps[0].pk: False, steps[1].pk: True, steps[2].pk: True}
+    assert Step.objects.get(pk=steps[0].pk).status == StepStatus.QUEUED
+
+
+@pytest.mark.worker
+def test_a_wide_workflow_runs_concurrently_through_a_real_worker(alice, wide_swarm, celery_worker):
+    run = wait_for_run(services.start_run(swarm=wide_swarm, task="go", user=alice), timeout=60)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    parts = list(run.steps.exclude(key__startswith="join"))
+    assert len(parts) == WIDTH and _ran_together(parts)
+    assert run.steps.get(key="join#0.0").started_at >= max(s.finished_at for s in parts)
