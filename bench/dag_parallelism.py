@@ -4,16 +4,24 @@ A DAG of ``--width`` independent nodes per layer and ``--layers`` layers
 (each node depends on every node of the previous layer; default: 200
 independent nodes), each run by a scripted agent that waits ``--wait-ms``
 (simulated I/O). The step workers are started exactly as ``make run`` starts
-them. The reference is the critical path measured in the same run: layers x
-the agent's wait. Target: wall / critical path <= 1.3.
+them. Two references for the critical path, both printed:
 
-Usage: python bench/dag_parallelism.py [--width 200] [--layers 1] [--wait-ms 100]
+- ideal: layers x the agent's wait (what the issue's target is written against);
+- measured: the workflow's longest chain alone (one node per layer) run through
+  the same stack in the same run, so it carries the fixed cost of any run
+  (starting it, dispatching, recording) and the ratio shows what width costs.
+
+The wide and the chain workflows are each run several times; medians are used.
+Target: wall / critical path <= 1.3.
+
+Usage: python bench/dag_parallelism.py [--width 200] [--layers 1] [--wait-ms 100] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,6 +38,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=200)
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--wait-ms", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
     setup_django()
@@ -48,63 +57,81 @@ def main() -> None:
         provider="scripted",
         config={"replies": ["ok"], "cycle": True, "delay_ms": args.wait_ms},
     )
-    nodes = []
-    for layer in range(args.layers):
-        previous = [f"n{layer - 1}-{i}" for i in range(args.width)] if layer else []
-        nodes += [{"name": f"n{layer}-{i}", "agent": "waiter", "depends_on": previous} for i in range(args.width)]
-    swarm = create_swarm(
-        owner=owner,
-        name="wide",
-        strategy="heist",
-        members=[waiter],
-        strategy_config={"nodes": nodes},
-        max_steps=len(nodes) + 10,
-    )
-    workers = start_workers()
-    try:
-        warm = services.start_run(
-            swarm=create_swarm(
-                owner=owner, name="warm", strategy="heist", members=[waiter], strategy_config={"nodes": nodes[:32]}
-            ),
-            task="warm up",
-            user=owner,
+
+    def workflow(name: str, width: int):
+        nodes = []
+        for layer in range(args.layers):
+            previous = [f"n{layer - 1}-{i}" for i in range(width)] if layer else []
+            nodes += [{"name": f"n{layer}-{i}", "agent": "waiter", "depends_on": previous} for i in range(width)]
+        return create_swarm(
+            owner=owner,
+            name=name,
+            strategy="heist",
+            members=[waiter],
+            strategy_config={"nodes": nodes},
+            max_steps=len(nodes) + 10,
         )
-        wait([warm])
+
+    wide, chain, warm = workflow("wide", args.width), workflow("chain", 1), workflow("warm", min(args.width, 32))
+
+    def timed(swarm) -> tuple[float, object]:
         t0 = time.perf_counter()
         run = services.start_run(swarm=swarm, task="go", user=owner)
         wait([run], timeout=600, poll_s=0.002)
-        wall = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
         run.refresh_from_db()
+        return elapsed, run
+
+    workers = start_workers()
+    try:
+        for swarm in (warm, chain):  # connections, pools, caches
+            timed(swarm)
+        chains, walls, runs = [], [], []
+        for _ in range(args.repeat):  # interleaved, so drifts in machine load hit both alike
+            chains.append(timed(chain)[0])
+            elapsed, run = timed(wide)
+            walls.append(elapsed)
+            runs.append(run)
+            chains.append(timed(chain)[0])
     finally:
         for proc in workers:
             os.killpg(proc.pid, 15)
         for proc in workers:
             proc.wait(timeout=30)
-    critical = args.layers * args.wait_ms / 1000
-    ratio = wall / critical
+    wall, measured = statistics.median(walls), statistics.median(chains)
+    ideal = args.layers * args.wait_ms / 1000
+    ratio_measured, ratio_ideal = wall / measured, wall / ideal
+    statuses = sorted({r.status for r in runs})
     calls = settings.SWARMWEB["AGENT_CALLS_PER_WORKER"]
     concurrency = step_workers() * calls
+    nodes = args.width * args.layers
     lines = [
         f"database: {connection.vendor}; step workers: {step_workers()} x ({step_worker_concurrency()} task threads,"
         f" {calls} agent-call threads) = {concurrency} concurrent agent calls;"
         f" batches of at most {settings.SWARMWEB['STEP_BATCH_SIZE']} steps",
-        f"workflow: {len(nodes)} nodes ({args.layers} layer(s) of {args.width}), each waiting {args.wait_ms} ms;"
-        f" run status {run.status}",
-        f"critical path: {critical * 1000:.0f} ms   wall: {wall * 1000:.0f} ms   ratio: {ratio:.2f}"
-        f" (target <= {TARGET})",
-        f"lower bound from concurrency alone: {max(1.0, len(nodes) / args.layers / concurrency):.2f}",
+        f"workflow: {nodes} nodes ({args.layers} layer(s) of {args.width}), each waiting {args.wait_ms} ms;"
+        f" run status {', '.join(statuses)}; medians of {args.repeat} wide and {len(chains)} chain runs",
+        f"wide workflow wall: {wall * 1000:.0f} ms (runs: {', '.join(f'{w * 1000:.0f}' for w in walls)})",
+        f"critical path, measured (its chain alone, same stack): {measured * 1000:.0f} ms"
+        f"   ratio: {ratio_measured:.2f} (target <= {TARGET})",
+        f"critical path, ideal ({args.layers} x {args.wait_ms} ms): {ideal * 1000:.0f} ms"
+        f"   ratio: {ratio_ideal:.2f} (target <= {TARGET})",
+        f"lower bound from concurrency alone: {max(1.0, args.width / concurrency):.2f}",
     ]
     for line in lines:
         print(line)
     record(
         f"dag_parallelism-{connection.vendor}",
         f"## dag_parallelism ({connection.vendor})\n\n`python bench/dag_parallelism.py` (HEIST workflow through Redis,"
-        " the real step workers and the database; reference: the critical path).\n\n```\n"
+        " the real step workers and the database; references: the critical path measured alone in the same run,"
+        " and the ideal one).\n\n```\n"
         + "\n".join(lines)
         + f"\nmeasured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores\n```",
     )
-    verdict = "PASS" if ratio <= TARGET and run.status == "succeeded" else "FAIL"
-    print(f"RESULT dag_parallelism wall_over_critical_path={ratio:.2f} target={TARGET} {verdict}")
+    succeeded = statuses == ["succeeded"]
+    for name, ratio in (("measured", ratio_measured), ("ideal", ratio_ideal)):
+        verdict = "PASS" if ratio <= TARGET and succeeded else "FAIL"
+        print(f"RESULT dag_parallelism wall_over_{name}_critical_path={ratio:.2f} target={TARGET} {verdict}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ def consistent_reads() -> Iterator[None]:
         yield
 
 
+COPY_FROM_ROWS = 8  # from this many rows on, COPY (two round trips) beats one INSERT
+
+
 def insert_rows(objs: Sequence[Model]) -> None:
     """Insert new instances of one model, setting their primary keys, as fast as the database allows.
 
@@ -37,14 +40,14 @@ def insert_rows(objs: Sequence[Model]) -> None:
     for a few hundred rows: the ids are taken from the table's sequence first
     (one round trip), then the rows are streamed with them. Instances are
     prepared as ``save`` would (``pre_save``: auto timestamps) and come back
-    saved. Other databases use ``bulk_create``.
+    saved. Other databases, and a handful of rows, use ``bulk_create``.
     """
     if not objs:
         return
     model = type(objs[0])
     conn = connections[DEFAULT_DB_ALIAS]  # not the thread-local proxy: it is read per value below
-    if conn.vendor != "postgresql":
-        model._default_manager.bulk_create(objs)
+    if conn.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
+        model._default_manager.bulk_create(objs)  # a few rows: one INSERT beats two round trips
         return
     opts = model._meta
     fields = [f for f in opts.concrete_fields if not f.primary_key]

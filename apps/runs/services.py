@@ -618,12 +618,15 @@ def execute_steps(step_ids: Sequence[int], *, stream: bool = True) -> int:
 
 
 def _execute(step_ids: list[int], *, stream: bool, pooled: bool) -> dict[int, bool]:
-    steps = list(
-        Step.objects.select_related("agent", "room").filter(pk__in=step_ids, status=StepStatus.QUEUED).order_by("index")
-    )
-    # Each run once, not once per step (a wide workflow's config and state are large), and
-    # without its state: a step's call never reads it, and the strategy's copy is under the lock.
-    runs = Run.objects.defer("state").in_bulk({step.run_id for step in steps})
+    queued = Step.objects.filter(pk__in=step_ids, status=StepStatus.QUEUED)
+    if len(step_ids) == 1:
+        steps = list(queued.select_related("agent", "room", "run"))
+        runs = {step.run_id: step.run for step in steps}
+    else:
+        steps = list(queued.select_related("agent", "room").order_by("index"))
+        # Each run once, not once per step (a wide workflow's config and state are large), and
+        # without its state: a step's call never reads it, and the strategy's copy is under the lock.
+        runs = Run.objects.defer("state").in_bulk({step.run_id for step in steps})
     outcome: dict[int, bool] = {}
     settled: list[Completion] = []
     ready: list[_Prepared] = []
@@ -1027,17 +1030,61 @@ def _record_one(completion: Completion) -> bool:
 def _record_completions(run: Run, completions: Sequence[Completion], log: EventLog) -> list[bool]:
     """Record step results for a caller holding ``run``'s lock in an open transaction.
 
-    Each step's row is read (and locked) once, and written only if it is in the
-    state its completion expects; the recorded results are fed to the strategy
-    together, in order, and the run row is saved and the events inserted once.
-    Returns whether each completion was recorded.
+    Each step's row is written only if it is in the state its completion expects
+    (``_write_results``); the recorded results are fed to the strategy together, in
+    order, and the run row is saved and the events inserted once. Returns whether
+    each completion was recorded.
     """
     now = timezone.now()
-    ids = [c.step.pk for c in completions]
+    recorded = _write_results(completions, now)
+    if not any(recorded):
+        return recorded
+    facts: list[StepFinished] = []
+    rooms: dict[int, Room] = {}
+    for completion, ok in zip(completions, recorded, strict=True):
+        if not ok:
+            continue
+        step, result = completion.step, completion.result
+        run.cost += result.usage.cost
+        run.tokens += result.usage.total_tokens
+        log.append(EventKind.STEP_FINISHED, step_data(step, run))
+        facts.append(StepFinished(key=step.key, agent=step.agent_name, result=result))
+        if step.room_id:
+            rooms[step.room_id] = step.room
+    if run.is_active:
+        _feed(run, facts, log, rooms=tuple(rooms.values()), persist=False)
+    run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
+    log.flush()
+    return recorded
+
+
+def _write_results(completions: Sequence[Completion], now) -> list[bool]:
+    """Write each result whose step is still in the state its completion expects; which were written.
+
+    One completion: one conditional UPDATE. Several: one locked read of their rows
+    to decide, then one UPDATE for all that hold (a duplicate in the batch loses)."""
+    if len(completions) == 1:
+        (completion,) = completions
+        fields = _result_fields(completion.result, now)
+        pending = Step.objects.filter(pk=completion.step.pk)
+        if completion.outstanding:
+            pending = pending.filter(status__in=OUTSTANDING)
+        elif completion.token is None:  # run and recorded without a claim
+            pending = pending.filter(status=StepStatus.QUEUED)
+            fields.update(started_at=now, attempts=F("attempts") + 1)
+        else:
+            pending = pending.filter(status=StepStatus.RUNNING, claim_token=completion.token)
+        if not pending.update(**fields):
+            return [False]
+        if "attempts" in fields:
+            fields["attempts"] = completion.step.attempts + 1
+        for name, value in fields.items():
+            setattr(completion.step, name, value)
+        return [True]
     rows = {
         pk: (status, token, attempts)
         for pk, status, token, attempts in Step.objects.select_for_update()
-        .filter(pk__in=ids)
+        .filter(pk__in=[c.step.pk for c in completions])
         .values_list("pk", "status", "claim_token", "attempts")
     }
     recorded: list[bool] = []
@@ -1060,25 +1107,7 @@ def _record_completions(run: Run, completions: Sequence[Completion], log: EventL
         writes.append((completion.step.pk, fields))
         for name, value in fields.items():
             setattr(completion.step, name, value)
-    if not writes:
-        return recorded
     update_rows(Step, writes)
-    facts: list[StepFinished] = []
-    rooms: dict[int, Room] = {}
-    for completion, ok in zip(completions, recorded, strict=True):
-        if not ok:
-            continue
-        step, result = completion.step, completion.result
-        run.cost += result.usage.cost
-        run.tokens += result.usage.total_tokens
-        log.append(EventKind.STEP_FINISHED, step_data(step, run))
-        facts.append(StepFinished(key=step.key, agent=step.agent_name, result=result))
-        if step.room_id:
-            rooms[step.room_id] = step.room
-    if run.is_active:
-        _feed(run, facts, log, rooms=tuple(rooms.values()), persist=False)
-    run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
-    log.flush()
     return recorded
 
 

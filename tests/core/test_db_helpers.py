@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.core.db import insert_rows, update_rows
+from apps.core.db import COPY_FROM_ROWS, insert_rows, update_rows
 from apps.runs.models import Message, Room, Run, RunEvent, Step
 
 TRICKY = "quotes ' \" \\ back\\slash, tab\t, newline\n, unicode ✓ 🐝, percent %s %(x)s, null-ish NULL"
@@ -21,17 +21,20 @@ def run(alice, make_swarm):
 @pytest.mark.django_db
 def test_insert_rows_saves_every_value_and_sets_keys(run):
     room = Room.objects.create(run=run, name="main")
-    events = [RunEvent(run=run, seq=i + 1, kind="message.posted", data={"text": TRICKY, "n": i}) for i in range(3)]
-    messages = [Message(run=run, room=room, sender="a", content=TRICKY, is_human=bool(i % 2)) for i in range(3)]
+    many = COPY_FROM_ROWS + 4  # the COPY path on PostgreSQL
+    events = [RunEvent(run=run, seq=i + 1, kind="message.posted", data={"text": TRICKY, "n": i}) for i in range(many)]
+    messages = [Message(run=run, room=room, sender="a", content=TRICKY, is_human=bool(i % 2)) for i in range(many)]
     insert_rows(events)
     insert_rows(messages)
     insert_rows([])
-    assert all(e.pk and not e._state.adding for e in events + messages)
-    assert len({e.pk for e in events}) == 3
+    few = [Message(run=run, room=room, sender="c", content=TRICKY) for _ in range(2)]  # the INSERT path
+    insert_rows(few)
+    assert all(e.pk and not e._state.adding for e in events + messages + few)
+    assert len({e.pk for e in events}) == many
     stored = list(RunEvent.objects.filter(run=run).order_by("seq"))
     assert [(e.pk, e.data) for e in stored] == [(e.pk, {"text": TRICKY, "n": i}) for i, e in enumerate(events)]
     assert all(e.created_at is not None for e in stored)  # auto_now_add, as save() would
-    got = list(Message.objects.filter(run=run).order_by("pk").values_list("pk", "content", "is_human"))
+    got = list(Message.objects.filter(run=run, sender="a").order_by("pk").values_list("pk", "content", "is_human"))
     assert got == [(m.pk, TRICKY, bool(i % 2)) for i, m in enumerate(messages)]
     # the ids came from the table's own sequence: a normal insert afterwards does not collide
     later = Message.objects.create(run=run, room=room, sender="b", content="after")
@@ -41,7 +44,7 @@ def test_insert_rows_saves_every_value_and_sets_keys(run):
 @pytest.mark.django_db
 def test_update_rows_writes_each_rows_own_values(run, make_agent):
     agent = make_agent("w")
-    steps = [Step(run=run, key=f"k{i}", index=i + 1, agent=agent, agent_name="w", input="in") for i in range(3)]
+    steps = [Step(run=run, key=f"k{i}", index=i + 1, agent=agent, agent_name="w", input="in") for i in range(10)]
     insert_rows(steps)
     now = timezone.now()
     rows = [
