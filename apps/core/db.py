@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Model
+from django.utils import timezone
 
 
 @contextmanager
@@ -53,17 +54,27 @@ def insert_rows(objs: Sequence[Model]) -> None:
     fields = [f for f in opts.concrete_fields if not f.primary_key]
     quote = conn.ops.quote_name
     table = quote(opts.db_table)
-    columns = ", ".join(quote(f.column) for f in [opts.pk, *fields])
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [opts.db_table, opts.pk.column, len(objs)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        prepare = [_db_value(f, conn) for f in fields]
+        now = timezone.now()
+        for f in fields:  # what pre_save does for new rows, with one timestamp for the batch
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                for obj in objs:
+                    setattr(obj, f.attname, now)
+        converters = {f: _db_value(f, conn) for f in fields}
+        plain = [f for f in fields if converters[f] is _as_is]  # taken as they are, no call per value
+        other = [f for f in fields if converters[f] is not _as_is]
+        columns = ", ".join(quote(f.column) for f in [opts.pk, *plain, *other])
+        plain = [f.attname for f in plain]
+        other = [(f.attname, converters[f]) for f in other]
         with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for obj, pk in zip(objs, ids, strict=True):
-                copy.write_row([pk, *(to_db(f.pre_save(obj, True)) for f, to_db in zip(fields, prepare, strict=True))])
+                values = obj.__dict__
+                copy.write_row([pk, *[values[a] for a in plain], *[to_db(values[a]) for a, to_db in other]])
     for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
@@ -115,23 +126,38 @@ def update_rows(model: type[Model], rows: Sequence[tuple[Any, dict[str, Any]]]) 
     with conn.cursor() as cursor:
         for names, group in groups.items():
             fields = [opts.get_field(name) for name in names]
+            if conn.vendor == "postgresql" and len(group) > 1:
+                _update_from_values(cursor, conn, table, pk_column, opts, fields, group)
+                continue
             prepare = [(f.name, _db_value(f, conn)) for f in fields]
             params = [[to_db(values[name]) for name, to_db in prepare] + [pk] for pk, values in group]
-            if conn.vendor == "postgresql" and len(group) > 1:
-                aliases = [f"c{i}" for i in range(len(fields))]
-                assignments = ", ".join(  # cast to the bare type: varchar(20) would silently truncate
-                    f"{quote(f.column)} = v.{a}::{f.db_type(conn).split('(')[0]}"
-                    for f, a in zip(fields, aliases, strict=True)
-                )
-                row_sql = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
-                cursor.execute(
-                    f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(group))})"
-                    f" AS v({', '.join(aliases)}, pk) WHERE {table}.{pk_column} = v.pk::{opts.pk.db_type(conn)}",
-                    [value for row in params for value in row],
-                )
-                continue
             sql = f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} WHERE {pk_column} = %s"
             if len(params) == 1:
                 cursor.execute(sql, params[0])
             else:
                 cursor.executemany(sql, params)
+
+
+def _update_from_values(cursor, conn, table, pk_column, opts, fields, group) -> None:
+    """One ``UPDATE ... FROM (VALUES ...)``: columns with one value for every row are set once,
+    only the others travel per row (a batch of step results shares most of its columns)."""
+    quote = conn.ops.quote_name
+    shared, varying = [], []
+    for f in fields:
+        first = group[0][1][f.name]
+        same = all(type(v[f.name]) is type(first) and v[f.name] == first for _pk, v in group)
+        (shared if same else varying).append(f)
+    assignments = [f"{quote(f.column)} = %s" for f in shared]
+    params: list[Any] = [_db_value(f, conn)(group[0][1][f.name]) for f in shared]
+    # cast to the bare type: varchar(20) would silently truncate
+    assignments += [f"{quote(f.column)} = v.c{i}::{f.db_type(conn).split('(')[0]}" for i, f in enumerate(varying)]
+    prepare = [(f.name, _db_value(f, conn)) for f in varying]
+    row_sql = "(" + ", ".join(["%s"] * (len(varying) + 1)) + ")"
+    for pk, values in group:
+        params += [to_db(values[name]) for name, to_db in prepare] + [pk]
+    aliases = ", ".join([*(f"c{i}" for i in range(len(varying))), "pk"])
+    cursor.execute(
+        f"UPDATE {table} SET {', '.join(assignments)} FROM (VALUES {', '.join([row_sql] * len(group))})"
+        f" AS v({aliases}) WHERE {table}.{pk_column} = v.pk::{opts.pk.db_type(conn)}",
+        params,
+    )

@@ -32,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.agents.governance import check_may_act
+from apps.agents.models import Agent
 from apps.core.db import insert_rows, update_rows
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
@@ -134,7 +135,9 @@ def _dispatch_begin(run_id: int) -> None:
 
 
 def _lock_run(run_id: int) -> Run | None:
-    return Run.objects.select_for_update().filter(pk=run_id).first()
+    # The config is read only when the run's strategy is not cached yet (a deferred field loads
+    # on first use): a wide workflow's config is large and most facts never need it.
+    return Run.objects.select_for_update().defer("strategy_config").filter(pk=run_id).first()
 
 
 # ---- starting ----------------------------------------------------------------
@@ -623,10 +626,14 @@ def _execute(step_ids: list[int], *, stream: bool, pooled: bool) -> dict[int, bo
         steps = list(queued.select_related("agent", "room", "run"))
         runs = {step.run_id: step.run for step in steps}
     else:
-        steps = list(queued.select_related("agent", "room").order_by("index"))
-        # Each run once, not once per step (a wide workflow's config and state are large), and
-        # without its state: a step's call never reads it, and the strategy's copy is under the lock.
+        steps = list(queued.select_related("room").order_by("index"))
+        # Each run and agent once, not once per step (a wide workflow's config and state are
+        # large), and runs without their state: a step's call never reads it, and the strategy's
+        # copy is read under the lock.
         runs = Run.objects.defer("state").in_bulk({step.run_id for step in steps})
+        agents = Agent.objects.in_bulk({step.agent_id for step in steps if step.agent_id is not None})
+        for step in steps:
+            step.agent = agents.get(step.agent_id)
     outcome: dict[int, bool] = {}
     settled: list[Completion] = []
     ready: list[_Prepared] = []
