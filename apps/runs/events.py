@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core.db import insert_rows
+from django.db import connection
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from apps.core.db import COPY_FROM_ROWS, copy_rows
 from apps.engine.values import EventKind
 
 from .broadcast import publish_run_events_on_commit
@@ -15,26 +19,36 @@ class EventLog:
     """Collects events for a run whose row is locked by the current transaction.
 
     ``append`` assigns the next sequence number; ``flush`` inserts the events
-    in one query and schedules one publish after commit. The caller saves
-    ``run.event_seq`` (``flush(save_seq=True)`` does it when nothing else will).
-    Because the run row stays locked until commit, events commit in
-    sequence order and a reader never sees seq N+1 before N.
+    in one statement (``COPY`` on PostgreSQL) and schedules one publish after
+    commit. The caller saves ``run.event_seq`` (``flush(save_seq=True)`` does
+    it when nothing else will). Because the run row stays locked until
+    commit, events commit in sequence order and a reader never sees seq N+1
+    before N.
     """
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.pending: list[RunEvent] = []
+        self.pending: list[tuple[int, str, dict[str, Any]]] = []
 
     def append(self, kind: EventKind, data: dict[str, Any]) -> None:
         self.run.event_seq += 1
-        self.pending.append(RunEvent(run=self.run, seq=self.run.event_seq, kind=kind.value, data=data))
+        self.pending.append((self.run.event_seq, kind.value, data))
 
     def flush(self, *, save_seq: bool = False) -> None:
         if not self.pending:
             return
-        events = self.pending
-        insert_rows(events)
+        if connection.vendor == "postgresql" and len(self.pending) >= COPY_FROM_ROWS:
+            now = timezone.now()
+            rows = [(self.run.pk, seq, kind, Jsonb(data), now) for seq, kind, data in self.pending]
+            copy_rows(RunEvent, ["run_id", "seq", "kind", "data", "created_at"], rows)
+            messages = [
+                {"seq": seq, "kind": kind, "data": data, "at": now.isoformat()} for seq, kind, data in self.pending
+            ]
+        else:
+            events = [RunEvent(run=self.run, seq=seq, kind=kind, data=data) for seq, kind, data in self.pending]
+            RunEvent.objects.bulk_create(events)
+            messages = [event.as_message() for event in events]
         if save_seq:
             Run.objects.filter(pk=self.run.pk).update(event_seq=self.run.event_seq)
-        publish_run_events_on_commit(self.run.pk, [e.as_message() for e in events])
+        publish_run_events_on_commit(self.run.pk, messages)
         self.pending = []
