@@ -138,8 +138,8 @@ SWARMWEB = {
     "STEP_MAX_ATTEMPTS": env_int("STEP_MAX_ATTEMPTS", 3, minimum=1),
     # Timeout handed to providers for one step.
     "STEP_TIMEOUT_SECONDS": env_int("STEP_TIMEOUT_SECONDS", 120, minimum=1),
-    # Steps queued together travel to the workers in batches of at most this many.
-    "STEP_BATCH_SIZE": env_int("STEP_BATCH_SIZE", 64, minimum=1),
+    # Steps queued together (a wide fan-out) travel to a worker in batches of at most this many.
+    "STEP_BATCH_SIZE": env_int("STEP_BATCH_SIZE", 256, minimum=1),
     # Agent calls one step worker process waits on at once (its agent-call pool; see README).
     "AGENT_CALLS_PER_WORKER": env_int("AGENT_CALLS_PER_WORKER", 256, minimum=1),
     # Room history (messages) an agent sees on a step.
