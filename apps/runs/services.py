@@ -70,6 +70,9 @@ logger = logging.getLogger(__name__)
 
 MAX_TASK_LENGTH = 100_000
 OUTSTANDING = (StepStatus.QUEUED, StepStatus.RUNNING)
+# Group commit delay of a batch's results: see _linger.
+RECORD_QUIET_S = 0.003
+RECORD_LINGER_S = 0.025
 
 
 def _conf(name: str) -> int:
@@ -727,6 +730,21 @@ def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
     return _noting_recall(result, recalled)
 
 
+def _linger(done: set[Future], running: dict[Future, Any]) -> set[Future]:
+    """Group commit delay: once a result is in, keep collecting the calls that finish right
+    behind it (a fan-out's calls end together) while they keep coming, ``RECORD_QUIET_S``
+    apart at most, for ``RECORD_LINGER_S`` in all, so one transaction records them all."""
+    waiting = {future for future in running if future not in done}
+    deadline = time.monotonic() + RECORD_LINGER_S
+    while done and waiting and (left := deadline - time.monotonic()) > 0:
+        more, _ = wait(waiting, timeout=min(RECORD_QUIET_S, left), return_when=FIRST_COMPLETED)
+        if not more:
+            break
+        done |= more
+        waiting -= more
+    return done
+
+
 def _run_on_pool(ready: list[_Prepared], *, stream: bool) -> dict[int, bool]:
     """Claim and call ``ready`` steps on the agent-call pool; record results as they finish."""
     pool = agent_call_pool()
@@ -747,6 +765,7 @@ def _run_on_pool(ready: list[_Prepared], *, stream: bool) -> dict[int, bool]:
                         outcome[prepared.step.pk] = False  # taken or finished meanwhile
         if running:
             done, _ = wait(list(running), timeout=0.05 if todo else None, return_when=FIRST_COMPLETED)
+            done = _linger(done, running)
             finished = []
             for future in done:
                 prepared = running.pop(future)
