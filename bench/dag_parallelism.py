@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fresh_owner, record, setup_django
-from step_overhead import start_workers, wait
+from step_overhead import start_workers, wait_live
 
 TARGET = 1.3
 
@@ -76,8 +76,7 @@ def main() -> None:
 
     def timed(swarm) -> tuple[float, object]:
         t0 = time.perf_counter()
-        run = services.start_run(swarm=swarm, task="go", user=owner)
-        wait([run], timeout=600, poll_s=0.002)
+        run = wait_live(lambda: services.start_run(swarm=swarm, task="go", user=owner))
         elapsed = time.perf_counter() - t0
         run.refresh_from_db()
         return elapsed, run

@@ -63,6 +63,39 @@ def bare_round_trips(n: int) -> list[float]:
     return samples
 
 
+def wait_live(start_run, timeout: float = 120):
+    """Start a run with ``start_run()`` and return it once it has ended, as a viewer learns it:
+    from the run's live event stream (the channel layer), not by polling the database (a poll
+    every few milliseconds would take CPU from the workers being measured)."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    from apps.runs.broadcast import run_group
+    from apps.runs.models import Run, RunStatus
+
+    async def run_and_wait():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        run = await sync_to_async(start_run)()
+        await layer.group_add(run_group(run.pk), channel)
+        try:
+            ended = lambda: not Run.objects.filter(pk=run.pk, status__in=RunStatus.active()).exists()  # noqa: E731
+            if await sync_to_async(ended)():  # it ended before we listened
+                return run
+            async with asyncio.timeout(timeout):
+                while True:
+                    message = await layer.receive(channel)
+                    for event in message.get("events", []):
+                        if event["kind"] == "run.status" and not event["data"]["active"]:
+                            return run
+        finally:
+            await layer.group_discard(run_group(run.pk), channel)
+
+    return asyncio.run(run_and_wait())
+
+
 def wait(runs, timeout: float = 300, poll_s: float = 0.02) -> None:
     from apps.runs.models import Run, RunStatus
 

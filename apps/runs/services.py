@@ -144,7 +144,7 @@ def _dispatch_begin(run_id: int) -> None:
 def _lock_run(run_id: int) -> Run | None:
     # The config is read only when the run's strategy is not cached yet (a deferred field loads
     # on first use): a wide workflow's config is large and most facts never need it.
-    return Run.objects.select_for_update().defer("strategy_config").filter(pk=run_id).first()
+    return next(iter(Run.objects.select_for_update().defer("strategy_config").filter(pk=run_id).order_by()), None)
 
 
 # ---- starting ----------------------------------------------------------------
