@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.swarm_list, name="swarm-list"),
     path("swarms/new/", views.swarm_new, name="swarm-new"),
     path("swarms/<int:pk>/", views.swarm_detail, name="swarm-detail"),
+    path("swarms/<int:pk>/edit/", views.swarm_edit, name="swarm-edit"),
     path("swarms/<int:pk>/export/", views.swarm_export, name="swarm-export"),
     path("agents/", views.agent_tree, name="agent-tree"),
     path("runs/", views.run_list, name="run-list"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.agents.consumers import agent_forest
@@ -27,9 +29,9 @@ from apps.runs.models import HumanRequest
 from apps.runs.presenters import human_request_data, message_data, run_data, step_data
 from apps.swarms import definitions
 from apps.swarms.models import Strategy, Swarm
-from apps.swarms.services import create_swarm
+from apps.swarms.services import create_swarm, update_swarm
 
-from .forms import ImportDefinitionForm, NewSwarmForm, StartRunForm
+from .forms import ImportDefinitionForm, StartRunForm, SwarmForm
 
 
 def _swarms(user):
@@ -66,32 +68,72 @@ def swarm_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def swarm_new(request: HttpRequest) -> HttpResponse:
     """Compose a swarm: problems (a bad config key, a board member below level 0...) show beside their fields."""
-    agents = Agent.objects.filter(owner=request.user, status=AgentStatus.ACTIVE).order_by("level", "name")
-    swarms = Swarm.objects.filter(owner=request.user).order_by("name")
-    form = NewSwarmForm(request.POST or None, agents=agents, swarms=swarms)
+    form = SwarmForm(request.POST or None, offered=_offered_members(request.user))
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        members = [int(ref[6:]) if ref.startswith("agent:") else ref for ref in data["members"]]
         try:
-            swarm = create_swarm(
-                owner=request.user,
-                name=data["name"],
-                description=data["description"],
-                strategy=data["strategy"],
-                strategy_config=data["strategy_config"],
-                members=members,
-            )
+            swarm = create_swarm(owner=request.user, **form.cleaned_data)
         except FieldsError as exc:
-            for field, errors in (exc.fields or {"": [exc.message]}).items():
-                target = field.split(".")[0] if field.split(".")[0] in form.fields else None
-                for error in errors:
-                    form.add_error(target, f"{field}: {error}" if target == "strategy_config" else error)
+            _show_errors(form, exc)
         else:
             messages.success(request, f"Created {swarm.name!r}.")
             return redirect("dashboard:swarm-detail", pk=swarm.pk)
+    page = {"title": "New swarm", "submit_label": "Create swarm", "action": reverse("dashboard:swarm-new")}
+    return _composer(request, form, page)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def swarm_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a swarm in the same composer. All or nothing: a rejected change writes nothing, and runs
+    already started keep the strategy, config and members they snapshotted."""
+    swarm = get_object_or_404(_swarms(request.user), pk=pk)
+    current = swarm.member_objects()
+    page = {
+        "title": f"Edit {swarm.name}",
+        "submit_label": "Save changes",
+        "action": reverse("dashboard:swarm-edit", args=[swarm.pk]),
+        "cancel_url": reverse("dashboard:swarm-detail", args=[swarm.pk]),
+    }
+    form = SwarmForm(
+        request.POST or None,
+        initial=SwarmForm.initial_for(swarm, current),
+        offered=_offered_members(swarm.owner, current=current, excluding=swarm),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_swarm(swarm, **form.cleaned_data)
+        except FieldsError as exc:
+            _show_errors(form, exc)
+        else:
+            messages.success(request, f"Saved {swarm.name!r}.")
+            return redirect("dashboard:swarm-detail", pk=swarm.pk)
+    return _composer(request, form, page)
+
+
+def _offered_members(
+    owner, *, current: Sequence[Agent | Swarm] = (), excluding: Swarm | None = None
+) -> list[Agent | Swarm]:
+    """What a swarm of ``owner`` may have as members: its current ones first, in order (even terminated
+    agents, so an unchanged form saves unchanged), then the owner's other active agents and swarms."""
+    agents = Agent.objects.filter(owner=owner, status=AgentStatus.ACTIVE).order_by("level", "name")
+    swarms = Swarm.objects.filter(owner=owner).order_by("name")
+    if excluding is not None:
+        swarms = swarms.exclude(pk=excluding.pk)
+    return [*current, *[m for m in [*agents, *swarms] if m not in current]]
+
+
+def _show_errors(form: SwarmForm, exc: FieldsError) -> None:
+    """A service's problems beside the fields they concern; config problems keep their key path."""
+    for field, errors in (exc.fields or {"": [exc.message]}).items():
+        target = field.split(".")[0] if field.split(".")[0] in form.fields else None
+        for error in errors:
+            form.add_error(target, f"{field}: {error}" if target == "strategy_config" else error)
+
+
+def _composer(request: HttpRequest, form: SwarmForm, page: dict[str, str]) -> HttpResponse:
     descriptions = {value: Strategy(value).description for value, _ in Strategy.choices}
-    context = {"form": form, "descriptions": descriptions}
-    return render(request, "dashboard/swarm_new.html", context, status=400 if form.errors else 200)
+    context = {"form": form, "descriptions": descriptions, **page}
+    return render(request, "dashboard/swarm_form.html", context, status=400 if form.errors else 200)
 
 
 @login_required

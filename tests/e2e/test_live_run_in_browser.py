@@ -181,3 +181,20 @@ def test_training_started_from_the_form_draws_its_curves_live(page, live_server_
     page.wait_for_selector("#topology-after canvas")
     assert "density" in page.inner_text("#topology-after-stats")
     assert errors == []
+
+
+def test_members_are_reordered_with_the_arrows_when_editing_a_swarm(page, live_server_url, alice):
+    from apps.swarms.models import Swarm
+
+    swarm = Swarm.objects.get(owner=alice, name="Product meeting")
+    before = swarm.member_names()
+    assert len(before) >= 2
+    page.goto(f"{live_server_url}/swarms/{swarm.pk}/")
+    page.click("text=Edit")
+    page.wait_for_url(f"**/swarms/{swarm.pk}/edit/")
+    second = page.locator("[data-orderable] > div > div").nth(1)
+    second.get_by_role("button", name="Move up").first.click()
+    page.click("#swarm-form button[type=submit]")
+    page.wait_for_url(f"**/swarms/{swarm.pk}/")
+    swarm.refresh_from_db()
+    assert swarm.member_names() == [before[1], before[0], *before[2:]]
