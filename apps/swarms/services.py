@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.agents.models import Agent
 from apps.core.errors import FieldsError
@@ -161,33 +161,55 @@ def create_swarm(
     if not agents:
         raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
     check_strategy(strategy, config, [_member_name(a) for a in agents], members=agents)
-    swarm = Swarm.objects.create(
-        owner=owner,
-        name=name,
-        description=description,
-        strategy=strategy,
-        strategy_config=config,
-        max_steps=max_steps,
-        max_cost=max_cost,
-        max_seconds=max_seconds,
-    )
+    try:
+        with transaction.atomic():
+            swarm = Swarm.objects.create(
+                owner=owner,
+                name=name,
+                description=description,
+                strategy=strategy,
+                strategy_config=config,
+                max_steps=max_steps,
+                max_cost=max_cost,
+                max_seconds=max_seconds,
+            )
+    except IntegrityError:  # the same name saved by another request a moment ago
+        raise FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {name!r}."]}) from None
     SwarmMember.objects.bulk_create(_members(swarm, agents))
     return swarm
 
 
-@transaction.atomic
 def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] | None = None, **changes: Any) -> Swarm:
-    for field in ("name", "description", "strategy", "strategy_config", "max_steps", "max_cost", "max_seconds"):
-        if field in changes:
-            setattr(swarm, field, changes[field])
-    if Swarm.objects.filter(owner=swarm.owner, name=swarm.name).exclude(pk=swarm.pk).exists():
-        raise FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {swarm.name!r}."]})
-    agents = _resolve_members(swarm.owner, members, parent=swarm) if members is not None else swarm.member_objects()
-    if not agents:
-        raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-    check_strategy(swarm.strategy, swarm.strategy_config, [_member_name(a) for a in agents], members=agents)
-    swarm.save()
-    if members is not None:
-        swarm.members.all().delete()
-        SwarmMember.objects.bulk_create(_members(swarm, agents))
+    """Change a swarm (any of its fields, and its members in order), all or nothing.
+
+    The swarm's row is locked for the change, so two edits at once apply one after
+    the other. ``swarm`` is updated in place only once the change is saved: after a
+    rejected change it still holds what is stored.
+    """
+    with transaction.atomic():
+        locked = Swarm.objects.select_for_update().filter(pk=swarm.pk).order_by().first()
+        if locked is None:
+            raise FieldsError("This swarm no longer exists.", fields={"swarm": ["Deleted."]})
+        for field in ("name", "description", "strategy", "strategy_config", "max_steps", "max_cost", "max_seconds"):
+            if field in changes:
+                setattr(locked, field, changes[field])
+        taken = FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {locked.name!r}."]})
+        if Swarm.objects.filter(owner=locked.owner, name=locked.name).exclude(pk=locked.pk).exists():
+            raise taken
+        agents = (
+            _resolve_members(locked.owner, members, parent=locked) if members is not None else locked.member_objects()
+        )
+        if not agents:
+            raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
+        check_strategy(locked.strategy, locked.strategy_config, [_member_name(a) for a in agents], members=agents)
+        try:
+            with transaction.atomic():
+                locked.save()
+        except IntegrityError:  # the same name saved by another edit or a new swarm a moment ago
+            raise taken from None
+        if members is not None:
+            locked.members.all().delete()
+            SwarmMember.objects.bulk_create(_members(locked, agents))
+    for field in [f.attname for f in Swarm._meta.concrete_fields]:
+        setattr(swarm, field, getattr(locked, field))
     return swarm
