@@ -14,18 +14,31 @@ Protection comes in layers, so a gap in one is covered by another:
    simply trying, reported in ``layers``), the child enters new namespaces:
    *user* (mapped to an unprivileged uid, so the exec into the second stage
    leaves it with no capabilities), *network* (only a loopback that is down:
-   nothing to connect to, not even 127.0.0.1), *mount* (every mount
-   read-only, the scratch directory a private size-capped tmpfs) and *PID*
-   (a fresh ``/proc`` showing only its own processes; when the sandbox's
-   PID 1 dies the kernel kills everything it started, fork bombs included).
+   nothing to connect to, not even 127.0.0.1), *mount* (``minimal_root``:
+   a small tmpfs holding read-only binds of only the Python installation,
+   the shared libraries, ``ld.so.cache``, ``localtime``, the time zone data,
+   ``sandbox_child.py`` itself and ``/dev/null``, ``zero``, ``random`` and
+   ``urandom``, all found from the running interpreter; then ``pivot_root``
+   and the old root detached, so the project, its ``.env`` and ``var/``,
+   ``/etc``, ``/home`` and the rest of ``/tmp`` don't exist for the child;
+   the scratch directory a private size-capped tmpfs; where ``pivot_root``
+   fails, the whole filesystem stays in view, every mount read-only) and
+   *PID* (a fresh ``/proc`` showing only its own processes; when the
+   sandbox's PID 1 dies the kernel kills everything it started, fork bombs
+   included).
    ``no_new_privs`` is set. On this project's workers we run as root, where
    ``RLIMIT_NPROC`` is not enforced, which is why the PID namespace and the
    audit hook matter.
 2. **Python** (stage ``run``). Before user code runs, an audit hook denies
    sockets and name lookups; opening for writing, creating, renaming,
-   removing, linking or changing files outside scratch (paths resolved by the
-   hook itself, following symlinks and ``..``); ``fork``/``exec``/``system``/
-   ``posix_spawn``/``subprocess``; every ``ctypes`` event and importing
+   removing, linking or changing files outside scratch; opening for reading
+   or listing anything outside the paths the minimal root shows
+   (``read_allowlist``: the same rule, for kernels without a mount
+   namespace; without the minimal root ``sqlite3`` is blocked too, as
+   ``ATTACH`` opens files without audit events); paths resolved by the hook
+   itself, following symlinks and ``..``;
+   ``fork``/``exec``/``system``/``posix_spawn``/``subprocess``; SQLite's
+   extension loading; every ``ctypes`` event and importing
    modules that bypass audit events (``ctypes``, ``_posixsubprocess``,
    ``multiprocessing``…); reading other processes' ``/proc`` entries or any
    process memory; and the introspection that could weaken the hook itself

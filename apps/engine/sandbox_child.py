@@ -3,18 +3,22 @@
 It runs in two stages, each a fresh ``python -I`` interpreter:
 
 ``setup``
-    Trusted. Applies the resource limits, then (where the kernel allows it)
-    moves into new user, mount, network and PID namespaces with ``ctypes``:
-    the scratch directory becomes a private size-capped tmpfs, every other
-    mount is remounted read-only, a fresh ``/proc`` shows only the sandbox's
-    own processes, and the only network interface is a loopback that is down.
+    Trusted. Applies the resource limits and works out what the child may
+    see (the Python installation, shared libraries, a few devices), then
+    (where the kernel allows it) moves into new user, mount, network and PID
+    namespaces with ``ctypes``: a minimal root holding only those paths,
+    bound read-only, replaces the real one (``pivot_root``), the scratch
+    directory becomes a private size-capped tmpfs, a fresh ``/proc`` shows
+    only the sandbox's own processes, every mount is read-only but scratch,
+    and the only network interface is a loopback that is down.
     It sets ``no_new_privs`` and re-executes itself as ``run``; the exec drops
     every capability and leaves no trace of ``ctypes`` in the second stage.
 
 ``run``
     Reads its header (nonce, code, mode) from stdin, installs the audit hook
-    that denies network, process creation, writes outside scratch and the
-    introspection that could weaken the hook, then runs the user's code as
+    that denies network, process creation, writes outside scratch, reads
+    outside what the setup stage allowed and the introspection that could
+    weaken the hook, then runs the user's code as
     ``__main__`` (or calls the named function and reports its JSON result).
 
 Messages to the parent go over a separate pipe, one line each:
@@ -45,6 +49,14 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+# noexec: a shared library written to scratch can't be mapped as code, so can't be imported as a module.
+SCRATCH_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC
+# pivot_root(2) has no libc wrapper; its number by machine. Elsewhere the minimal root is skipped.
+PIVOT_ROOT_SYSCALLS = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+ROOT_MB = 1
+# zoneinfo's default search path; asking sysconfig would cost the setup stage 2 ms on every run.
+TZ_PATHS = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
 LOCKED_MOUNT_FLAGS = {
     "nosuid": MS_NOSUID,
     "nodev": MS_NODEV,
@@ -73,6 +85,9 @@ BLOCKED_MODULES = frozenset(
         "_cffi_backend",
     }
 )
+# SQLite opens files itself, out of the hook's sight (ATTACH DATABASE, VACUUM INTO): harmless where
+# the minimal root leaves nothing else to open, blocked where it is missing.
+OWN_FILE_ACCESS_MODULES = frozenset({"sqlite3", "_sqlite3"})
 DENIED_EVENTS = frozenset(
     {
         "os.fork",
@@ -95,6 +110,8 @@ DENIED_EVENTS = frozenset(
         "os.lchflags",
         "os.setxattr",
         "os.removexattr",
+        "sqlite3.enable_load_extension",
+        "sqlite3.load_extension",
     }
 )
 MAX_DENIALS_REPORTED = 20
@@ -115,9 +132,11 @@ def _setup(config: dict) -> None:
     # the PID namespace and the audit hook are what stop fork bombs there.
     resource.setrlimit(resource.RLIMIT_NPROC, (config["nproc"], config["nproc"]))
     layers = ["rlimits", "session"]
+    view = _sandbox_view(_needed_paths())
+    config["readable"] = [*view[0], config["scratch"]]
     libc = _libc()
     if libc is not None:
-        layers += _enter_namespaces(libc, config)
+        layers += _enter_namespaces(libc, config, view)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
             layers.append("no_new_privs")
     memory = config["memory_bytes"]
@@ -135,7 +154,74 @@ def _libc():
         return None
 
 
-def _enter_namespaces(libc, config: dict) -> list[str]:
+def _needed_paths() -> list[str]:
+    """What the interpreter needs to start and import the standard library, found from the running one.
+
+    The Python installation (a virtualenv and the one it was made from),
+    this script, the shared libraries (the usual directories, the loader's
+    cache and the directory of every library this process has loaded), the
+    time zone data, and four harmless devices. Nothing else in ``/etc``:
+    Python starts without ``passwd``; ``localtime`` is kept so that local
+    time stays what it is outside.
+    """
+    paths = [sys.executable, sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
+    paths += [os.path.abspath(__file__), "/etc/ld.so.cache", "/etc/localtime", *TZ_PATHS]
+    paths += ["/lib", "/lib64", "/lib32", "/libx32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32"]
+    paths.append("/usr/local/lib")
+    with open("/proc/self/maps") as handle:
+        mapped = {line.split(None, 5)[-1].rstrip("\n") for line in handle if line.count(" ") >= 5}
+    paths += {os.path.dirname(path) for path in mapped if path.startswith("/") and ".so" in os.path.basename(path)}
+    paths += ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"]
+    return [path for path in paths if path.startswith("/") and path != "/" and os.path.lexists(path)]
+
+
+def _sandbox_view(paths: list[str]) -> tuple[list[str], dict[str, str]]:
+    """How to make ``paths`` resolve in a new root exactly as they do now.
+
+    Returns the real (symlink-free) paths to bind, outermost only, and the
+    symlinks met on the way there (location: target) to recreate. The run
+    stage's audit hook allows reading the same real paths, so both layers
+    agree on what is visible.
+    """
+    binds, links = set(), {}
+    for path in paths:
+        pending = path.split("/")
+        pending.reverse()
+        resolved, hops = [], 0
+        while pending and hops <= 40:
+            part = pending.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            current = "/" + "/".join([*resolved, part])
+            if not os.path.islink(current):
+                resolved.append(part)
+                continue
+            hops += 1
+            links[current] = target = os.readlink(current)
+            if target.startswith("/"):
+                resolved = []
+            more = target.split("/")
+            more.reverse()
+            pending.extend(more)
+        real = "/" + "/".join(resolved)
+        if not pending and resolved and os.path.exists(real):
+            binds.add(real)
+    outermost = []
+    for path in sorted(binds):
+        if not _inside(path, outermost):
+            outermost.append(path)
+    return outermost, {path: target for path, target in links.items() if not _inside(path, outermost)}
+
+
+def _inside(path: str, directories: list[str]) -> bool:
+    return any(path == directory or path.startswith(directory + "/") for directory in directories)
+
+
+def _enter_namespaces(libc, config: dict, view: tuple[list[str], dict[str, str]]) -> list[str]:
     uid, gid = os.geteuid(), os.getegid()
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0:
         flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
@@ -156,7 +242,7 @@ def _enter_namespaces(libc, config: dict) -> list[str]:
         layers.append("pid_namespace")
     if flags & CLONE_NEWNS:
         layers += _lock_down_mounts(
-            libc, config["scratch"], config["scratch_mb"], fresh_proc=bool(flags & CLONE_NEWPID)
+            libc, config["scratch"], config["scratch_mb"], view, fresh_proc=bool(flags & CLONE_NEWPID)
         )
     return layers
 
@@ -192,17 +278,21 @@ def _mount(libc, source, target, fstype, flags, data=None) -> bool:
     return libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) == 0
 
 
-def _lock_down_mounts(libc, scratch: str, scratch_mb: int, *, fresh_proc: bool) -> list[str]:
+def _lock_down_mounts(
+    libc, scratch: str, scratch_mb: int, view: tuple[list[str], dict[str, str]], *, fresh_proc: bool
+) -> list[str]:
     import re
 
-    layers = []
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    if _mount(libc, "tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_mb}m,mode=0700"):
-        layers.append("tmpfs_scratch")
-    else:
-        _mount(libc, scratch, scratch, None, MS_BIND)
-    if fresh_proc and _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC):
-        layers.append("private_proc")
+    layers = _enter_minimal_root(libc, scratch, scratch_mb, view, fresh_proc=fresh_proc)
+    if layers is None:  # keep the whole filesystem in view, read-only
+        layers = []
+        if _mount(libc, "tmpfs", scratch, "tmpfs", SCRATCH_FLAGS, f"size={scratch_mb}m,mode=0700"):
+            layers.append("tmpfs_scratch")
+        else:
+            _mount(libc, scratch, scratch, None, MS_BIND)
+        if fresh_proc and _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC):
+            layers.append("private_proc")
     with open("/proc/self/mountinfo") as handle:
         mounts = [line.split() for line in handle]
     root_locked = False
@@ -217,6 +307,62 @@ def _lock_down_mounts(libc, scratch: str, scratch_mb: int, *, fresh_proc: bool) 
             root_locked = True
     if root_locked:
         layers.append("read_only_filesystem")
+    return layers
+
+
+def _enter_minimal_root(
+    libc, scratch: str, scratch_mb: int, view: tuple[list[str], dict[str, str]], *, fresh_proc: bool
+) -> list[str] | None:
+    """Switch to a new root holding only ``view``, scratch, ``/proc`` and a few devices; None if it can't be done.
+
+    The new root is a small tmpfs laid over the (empty) scratch directory,
+    so it needs no other directory; scratch reappears inside it at its own
+    path. Everything bound here is made read-only afterwards with the rest.
+    Nothing is created inside a bind, so the real filesystem is never
+    written. After ``pivot_root`` the old root is detached: the project,
+    ``/etc``, ``/home``, ``/root`` and ``/tmp`` no longer exist for the child.
+    """
+    binds, links = view
+    syscall = PIVOT_ROOT_SYSCALLS.get(os.uname().machine)
+    if syscall is None or _inside(scratch, binds) or _inside("/proc", binds) or _inside("/dev", binds):
+        return None
+    root = scratch
+    if not _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={ROOT_MB}m,mode=0755"):
+        return None
+    layers = ["minimal_root", "tmpfs_scratch"]
+    try:
+        for path in binds:
+            if os.path.isdir(path):
+                os.makedirs(root + path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(root + path), exist_ok=True)
+                os.close(os.open(root + path, os.O_CREAT | os.O_WRONLY, 0o644))
+            if not _mount(libc, path, root + path, None, MS_BIND | MS_REC):
+                raise OSError(f"cannot bind {path}")
+        for path, target in [*links.items(), ("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0")]:
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            os.symlink(target, root + path)
+        for name, fd in (("stdout", 1), ("stderr", 2)):
+            os.symlink(f"/proc/self/fd/{fd}", f"{root}/dev/{name}")
+        os.makedirs(root + scratch)
+        if not _mount(libc, "tmpfs", root + scratch, "tmpfs", SCRATCH_FLAGS, f"size={scratch_mb}m,mode=0700"):
+            raise OSError("cannot mount the scratch tmpfs")
+        os.mkdir(root + "/proc")
+        if fresh_proc and _mount(libc, "proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC):
+            layers.append("private_proc")
+        elif not _mount(libc, "/proc", root + "/proc", None, MS_BIND | MS_REC):
+            raise OSError("cannot bind /proc")
+        os.chdir(root)
+        if libc.syscall(syscall, b".", b".") != 0:
+            raise OSError("pivot_root failed")
+    except OSError:
+        os.chdir("/")
+        libc.umount2(root.encode(), MNT_DETACH)
+        return None
+    # The old root now lies on top of the new one; detach it, and with it everything outside the view.
+    if libc.umount2(b".", MNT_DETACH) != 0:
+        raise RuntimeError("sandbox: cannot detach the old root")  # never run user code with it in reach
+    os.chdir("/")
     return layers
 
 
@@ -250,7 +396,7 @@ def _make_emitter(fd: int, nonce: str):
     return emit
 
 
-def _make_guard(scratch: str, emit):
+def _make_guard(scratch: str, readable: list[str], blocked: frozenset[str], emit):
     """The audit hook.
 
     Everything it uses is bound as a default argument: it reads no globals,
@@ -260,6 +406,9 @@ def _make_guard(scratch: str, emit):
     Paths are copied to exact ``str`` before any method is called on them,
     and ``pathlib`` paths are read from their cached string, so an object
     whose ``__fspath__`` answers differently on each call can't slip through.
+    Reads (``open`` without a write flag, listing a directory) are allowed
+    only under ``readable`` and in ``/proc``; with the minimal root those are
+    all that exists anyway, without it this is what keeps ``.env`` unread.
     """
     import builtins
     import pathlib
@@ -273,10 +422,12 @@ def _make_guard(scratch: str, emit):
         args,
         _scratch=scratch,
         _scratch_prefix=scratch + "/",
+        _readable=tuple(path + "/" for path in readable),
+        _native_roots=tuple(path + "/" for path in readable if path != scratch),
         _pid_dir=pid_dir,
         _emit=emit,
         _denied=DENIED_EVENTS,
-        _blocked=BLOCKED_MODULES,
+        _blocked=blocked,
         _guarded_types=tuple(cls for cls in pathlib.PosixPath.__mro__ if cls is not object),
         _path_types=(pathlib.PosixPath, pathlib.PurePosixPath),
         _cached_path=pathlib.PurePath.__dict__["_str"].__get__,
@@ -310,6 +461,11 @@ def _make_guard(scratch: str, emit):
             name = _join((name,)) if _isinstance(name, _str) else ""
             if name in _blocked or name.split(".")[0] in _blocked:
                 reason = "module is blocked in the sandbox"
+            elif args[1] is not None:  # an extension module about to be loaded from this file
+                origin = _join((args[1],)) if _isinstance(args[1], _str) else ""
+                parts = origin.split("/")
+                if not origin.startswith(_native_roots) or "" in parts[1:] or "." in parts or ".." in parts:
+                    reason = "native modules load only from the Python installation"
         elif event == "open":
             mode, flags = args[1], args[2]
             writing = (flags & _write_flags) != 0 or (
@@ -317,10 +473,18 @@ def _make_guard(scratch: str, emit):
             )
             if _type(args[0]) is not _int:  # a descriptor went through this hook when it was opened
                 paths = ((args[0], AT_FDCWD_UNSET, True),)
+        elif event in ("os.listdir", "os.scandir"):
+            if _type(args[0]) is not _int:
+                paths = (("." if args[0] is None else args[0], AT_FDCWD_UNSET, True),)
+        elif event == "sqlite3.connect":  # SQLite opens (and may create) its files without an open event
+            writing, paths = True, ((args[0], AT_FDCWD_UNSET, True),)
         elif event in ("os.remove", "os.rmdir"):
             writing, paths = True, ((args[0], args[1], False),)
         elif event == "os.mkdir":
             writing, paths = True, ((args[0], args[2], False),)
+        elif event == "shutil.rmtree":  # it stats the tree before the first event that names a file
+            dir_fd = AT_FDCWD_UNSET if args[1] is None else args[1]
+            writing, paths = True, ((args[0], dir_fd, False),)
         elif event in ("os.rename", "os.link"):
             # A hard link to an outside file would make it writable through scratch.
             writing, paths = True, ((args[0], args[2], event == "os.link"), (args[1], args[3], False))
@@ -359,6 +523,12 @@ def _make_guard(scratch: str, emit):
             if path is None:
                 reason = "paths must be str, bytes or pathlib paths in the sandbox"
                 break
+            if event == "sqlite3.connect":
+                if path == ":memory:" or path == "":
+                    continue
+                if path.startswith("file:"):
+                    reason = "SQLite URIs are not allowed in the sandbox"
+                    break
             if not path.startswith("/"):
                 if event == "open" and args[1] is None:
                     # os.open() doesn't report its dir_fd, so a relative path could point anywhere.
@@ -416,8 +586,12 @@ def _make_guard(scratch: str, emit):
                 if (parts[2].isdigit() and not own) or "mem" in parts:
                     reason = "other processes and process memory are off limits"
                     break
-            if writing and real != _scratch and not real.startswith(_scratch_prefix) and real != "/dev/null":
-                reason = "writes are only allowed inside the scratch directory"
+            if writing:
+                if real != _scratch and not real.startswith(_scratch_prefix) and real != "/dev/null":
+                    reason = "writes are only allowed inside the scratch directory"
+                    break
+            elif not (real + "/").startswith(_readable) and real != "/proc" and not real.startswith("/proc/"):
+                reason = "reads are only allowed in the Python installation and the scratch directory"
                 break
         if reason is None:
             return
@@ -455,12 +629,15 @@ def _run(config: dict) -> None:
     emit = _make_emitter(config["control_fd"], header.pop("nonce"))
     scratch = config["scratch"]
     os.chdir(scratch)
-    guard = _make_guard(scratch, emit)
+    blocked = BLOCKED_MODULES
+    if "minimal_root" not in config["layers"]:
+        blocked |= OWN_FILE_ACCESS_MODULES
+    guard = _make_guard(scratch, config["readable"], blocked, emit)
     sys.addaudithook(guard)
     del guard
-    for name in [name for name in sys.modules if name.split(".")[0] in BLOCKED_MODULES and name != "posix"]:
+    for name in [name for name in sys.modules if name.split(".")[0] in blocked and name != "posix"]:
         del sys.modules[name]
-    emit("ready", {"layers": [*config["layers"], "audit_hook"]})
+    emit("ready", {"layers": [*config["layers"], "audit_hook", "read_allowlist"]})
 
     code = header["code"]
     linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")

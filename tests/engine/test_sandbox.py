@@ -1,10 +1,15 @@
 """Every escape from the sandbox fails cleanly, and the parent carries on."""
 
+import importlib.machinery
+import importlib.util
 import os
 import socket
+import sqlite3
+import sys
 import textwrap
 import time
 import tracemalloc
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,8 @@ from apps.engine.sandbox import (
 )
 
 PROJECT = Path(__file__).resolve().parents[2]
+SECRET = "swarmweb-test-secret-4e1f"
+PYTHON_PATHS = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)}
 
 
 def run(code: str, **kwargs):
@@ -29,6 +36,23 @@ def run(code: str, **kwargs):
 def assert_denied(result, fragment: str) -> None:
     assert "PermissionError: sandbox:" in result.stderr, result.stderr
     assert any(fragment in denial for denial in result.denied), result.denied
+
+
+def skip_without_mount_namespace(result) -> None:
+    if "tmpfs_scratch" not in result.layers:
+        pytest.skip("the kernel gave the sandbox no mount namespace")
+
+
+@pytest.fixture(params=["worker_temp_dir", "project"])
+def secret(request, tmp_path):
+    """A file the worker can read but the sandbox must not: in the worker's temp dir (not scratch) or the project."""
+    if request.param == "project":
+        path = PROJECT / f".sandbox-test-secret-{os.getpid()}"
+        request.addfinalizer(lambda: path.unlink(missing_ok=True))
+    else:
+        path = tmp_path / "secret.env"
+    path.write_text(SECRET)
+    return path
 
 
 @pytest.fixture
@@ -65,7 +89,7 @@ def test_it_runs_code_and_reports_its_layers():
     result = run("print(sum(range(101)))")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "5050\n", "")
     assert result.killed_reason == "" and result.denied == [] and not result.truncated
-    assert {"rlimits", "session", "audit_hook"} <= set(result.layers)
+    assert {"rlimits", "session", "audit_hook", "read_allowlist"} <= set(result.layers)
 
 
 def test_it_passes_stdin_and_the_exit_code():
@@ -92,6 +116,29 @@ def test_writing_inside_scratch_works():
         """
     )
     assert result.stdout == "['b.txt', 'c.txt'] one! True\n", result.stderr
+    assert result.denied == []
+
+
+def test_the_standard_library_installed_packages_and_devices_still_work():
+    result = run(
+        """
+        import collections, datetime, decimal, functools, itertools, json, math, re, statistics
+        import yaml  # a runtime dependency, from the virtualenv's site-packages
+        print(statistics.mean([1, 2, 3]), decimal.Decimal("1.10") + 1, math.isqrt(17), json.dumps({"a": [1]}))
+        print(datetime.date(2024, 2, 28) + datetime.timedelta(days=1), re.sub("b+", "-", "abbc"))
+        print(collections.Counter("aab")["a"], list(itertools.accumulate([1, 2])), functools.reduce(max, [3, 9]))
+        print(len(open("/dev/urandom", "rb").read(8)), open("/dev/zero", "rb").read(2), open("/dev/null").read() == "")
+        open("/dev/null", "w").write("dropped")
+        print(yaml.safe_load("a: 1"))
+        """
+    )
+    assert result.stdout.splitlines() == [
+        '2 2.10 4 {"a": [1]}',
+        "2024-02-29 a-c",
+        "2 [1, 3] 9",
+        "8 b'\\x00\\x00' True",
+        "{'a': 1}",
+    ], result.stderr
     assert result.denied == []
 
 
@@ -177,6 +224,107 @@ def test_a_path_whose_fspath_changes_between_calls_is_refused():
     assert not Path("/tmp/swarmweb-shifty").exists()
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "print(open({path!r}).read())",
+        "import pathlib; print(pathlib.Path({path!r}).read_text())",
+        "import io; print(io.open_code({path!r}).read())",
+        "import os; print(os.read(os.open({path!r}, os.O_RDONLY), 100))",
+        "import os; print(os.listdir({directory!r}))",
+        "import os; print([entry.name for entry in os.scandir({directory!r})])",
+        "import pathlib; print(list(pathlib.Path({directory!r}).iterdir()))",
+        "import glob; print(glob.glob({directory!r} + '/*'))",
+        "import os; os.symlink({path!r}, 'link'); print(open('link').read())",
+        "import os; os.symlink({directory!r}, 'dir'); print(os.listdir('dir'), open('dir/{name}').read())",
+        "import sqlite3; print(sqlite3.connect({path!r}).execute('pragma user_version').fetchall())",
+        "import sqlite3; sqlite3.connect('file:' + {path!r} + '?mode=ro', uri=True)",
+    ],
+)
+def test_reading_outside_scratch_is_denied(statement, secret):
+    result = run(statement.format(path=str(secret), directory=str(secret.parent), name=secret.name))
+    assert result.denied, result.stderr  # glob swallows the PermissionError, so look at the denials
+    assert SECRET not in result.stdout + result.stderr and secret.name not in result.stdout
+
+
+def off_the_way_to_python(directory: str) -> list[str]:
+    """``directory``, or if the Python installation lies under it, its entries that don't lead there."""
+    if not any(python.startswith(directory + "/") for python in PYTHON_PATHS):
+        return [directory]
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [
+        f"{directory}/{name}"
+        for name in names
+        if not any(
+            python == f"{directory}/{name}" or python.startswith(f"{directory}/{name}/") for python in PYTHON_PATHS
+        )
+    ]
+
+
+def test_the_minimal_root_shows_only_what_python_needs(secret):
+    hidden = [str(secret), *off_the_way_to_python("/root"), *off_the_way_to_python("/home")]
+    hidden += [str(PROJECT / name) for name in ("manage.py", "var", ".env", "apps/engine/sandbox.py")]
+    hidden += ["/etc/passwd", "/etc/shadow", "/etc/hostname", "/var", "/sys"]
+    # lexists() only stats, which raises no audit event: this looks at the mount layer alone.
+    result = run(
+        f"""
+        import os, sys
+        print([path for path in {hidden!r} if os.path.lexists(path)])
+        print(all(os.path.exists(path) for path in (sys.executable, sys.base_prefix, os.__file__)))
+        """
+    )
+    skip_without_mount_namespace(result)
+    assert "minimal_root" in result.layers
+    assert result.stdout == "[]\nTrue\n", result.stderr
+
+
+@pytest.mark.skipif(not Path("/etc/shadow").exists(), reason="there is no /etc/shadow here")
+def test_etc_shadow_cannot_be_read():
+    result = run("print(open('/etc/shadow').read())")
+    assert_denied(result, "open /etc/shadow")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("directory", ["/root", "/home", "/etc", "/"])
+def test_home_directories_and_etc_cannot_be_listed(directory):
+    result = run(f"import os; print(os.listdir({directory!r}))")
+    assert_denied(result, f"os.listdir {directory}")
+    assert result.stdout == ""
+
+
+def test_sqlite_works_in_the_minimal_root_and_is_blocked_without_it():
+    result = run(
+        """
+        import sqlite3
+        sqlite3.connect("notes.db").execute("create table t (x)")
+        print(sqlite3.connect(":memory:").execute("select 1").fetchone())
+        """
+    )
+    if "minimal_root" in result.layers:
+        assert (result.stdout, result.denied) == ("(1,)\n", []), result.stderr
+    else:  # ATTACH DATABASE would open any file, unseen by the audit hook
+        assert_denied(result, "import sqlite3")
+
+
+def test_sqlite_cannot_attach_a_database_outside_scratch(tmp_path):
+    outside = tmp_path / "app.sqlite3"
+    with closing(sqlite3.connect(outside)) as db, db:
+        db.execute("create table secrets (value)")
+        db.execute("insert into secrets values (?)", (SECRET,))
+    result = run(
+        f"""
+        import sqlite3
+        db = sqlite3.connect(":memory:")
+        db.execute("attach database ? as outside", ({str(outside)!r},))
+        print(db.execute("select value from outside.secrets").fetchall())
+        """
+    )
+    assert result.exit_code == 1 and SECRET not in result.stdout
+
+
 def test_other_processes_and_process_memory_are_off_limits():
     result = run(f"open('/proc/{os.getpid()}/environ').read()")
     assert result.exit_code == 1  # denied by the hook, or absent from the sandbox's own /proc
@@ -226,6 +374,33 @@ def test_process_creation_native_code_and_hook_tampering_are_denied(statement, e
     result = run(statement)
     assert_denied(result, event)
     assert "escaped" not in result.stdout
+
+
+def an_extension_module() -> Path:
+    for name in ("_bisect", "_random", "_struct", "math", "array", "_json"):
+        origin = getattr(importlib.util.find_spec(name), "origin", None) or ""
+        if origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            return Path(origin)
+    pytest.skip("this Python has its extension modules built in")
+
+
+def test_a_native_module_written_to_scratch_is_not_loaded():
+    extension = an_extension_module()
+    module = extension.name.split(".")[0]
+    result = run(
+        f"""
+        import os, sys
+        os.mkdir("native")
+        with open({str(extension)!r}, "rb") as source, open("native/{extension.name}", "wb") as copy:
+            copy.write(source.read())
+        sys.path.insert(0, os.path.abspath("native"))
+        sys.modules.pop({module!r}, None)
+        import {module}
+        print({module}.__file__)
+        """
+    )
+    assert_denied(result, f"import {module}: native modules load only from the Python installation")
+    assert result.stdout == ""
 
 
 def test_a_second_audit_hook_is_refused():
