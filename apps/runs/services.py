@@ -19,8 +19,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -89,9 +90,15 @@ def _dispatch_step(step_id: int, delay_s: float = 0.0) -> None:
 
 
 def _dispatch_steps(step_ids: Sequence[int], delay_s: float = 0.0) -> None:
-    """Send steps queued together to the workers as a few batches (see ``step_batches``)."""
+    """Send steps queued together to the workers as a few batches (see ``step_batches``), or
+    keep a lone step for this worker thread to run next (see ``continuing_here``)."""
     from .tasks import execute_steps
 
+    chain = getattr(_continuation, "chain", None)
+    if chain is not None and len(step_ids) == 1 and delay_s <= 0 and _continuation.left > 0:
+        _continuation.left -= 1
+        chain.append(step_ids[0])
+        return
     for batch in step_batches(step_ids):
         if len(batch) == 1:
             _dispatch_step(batch[0], delay_s)
@@ -99,6 +106,37 @@ def _dispatch_steps(step_ids: Sequence[int], delay_s: float = 0.0) -> None:
             execute_steps.apply_async((batch,), countdown=delay_s)
         else:
             execute_steps.delay(batch)
+
+
+_continuation = threading.local()
+CONTINUE_AT_MOST = 50  # lone steps a worker thread runs in a row before it hands the next to the broker
+
+
+@contextmanager
+def continuing_here() -> Iterator[None]:
+    """Within this block (a worker's task), a lone step that the block's work queues, without a
+    delay, is run by this thread right after the block instead of going through the broker:
+    a conversation's next turn starts without a round trip through Redis and another worker.
+
+    The step is queued in the database exactly as if it had been sent (a worker lost in
+    between leaves it to the sweeper), is claimed the same way, and at most
+    ``CONTINUE_AT_MOST`` steps run in a row before the next one is sent, so one run cannot
+    keep a thread to itself. Several steps queued together are always sent (see
+    ``step_batches``): their worker runs them concurrently.
+    """
+    if getattr(_continuation, "chain", None) is not None:  # nested: the outer block runs the chain
+        yield
+        return
+    _continuation.chain, _continuation.left = deque(), CONTINUE_AT_MOST
+    try:
+        yield
+        while _continuation.chain:
+            execute_step(_continuation.chain.popleft())
+    finally:
+        leftover = list(_continuation.chain)
+        _continuation.chain = None
+        for step_id in leftover:  # a chain cut short by an error: those steps still go out
+            _dispatch_step(step_id)
 
 
 def step_batches(step_ids: Sequence[int]) -> list[list[int]]:

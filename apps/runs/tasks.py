@@ -7,17 +7,20 @@ from . import services
 
 @shared_task(name="runs.begin_run")
 def begin_run(run_id: int) -> None:
-    services.begin_run(run_id)
+    with services.continuing_here():
+        services.begin_run(run_id)
 
 
 @shared_task(name="runs.execute_step")
 def execute_step(step_id: int) -> None:
-    services.execute_step(step_id)
+    with services.continuing_here():
+        services.execute_step(step_id)
 
 
 @shared_task(name="runs.execute_steps")
 def execute_steps(step_ids: list[int]) -> None:
-    services.execute_steps(step_ids)
+    with services.continuing_here():
+        services.execute_steps(step_ids)
 
 
 @shared_task(name="runs.sweep")

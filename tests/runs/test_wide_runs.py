@@ -129,3 +129,39 @@ def test_a_wide_workflow_runs_concurrently_through_a_real_worker(alice, wide_swa
     parts = list(run.steps.exclude(key__startswith="join"))
     assert len(parts) == WIDTH and _ran_together(parts)
     assert run.steps.get(key="join#0.0").started_at >= max(s.finished_at for s in parts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_thread_runs_a_conversations_next_turn_itself_up_to_a_limit(
+    alice, make_agent, make_swarm, monkeypatch
+):
+    sent: list = []
+    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: sent.append(step_id))
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    monkeypatch.setattr(services, "CONTINUE_AT_MOST", 5)
+    agents = [make_agent("ada", config={"replies": ["hi"], "cycle": True}), make_agent("bob")]
+    swarm = make_swarm(name="talk", agents=agents, strategy_config={"max_turns": 12})
+    run = services.start_run(swarm=swarm, task="chat", user=alice)
+    with services.continuing_here():
+        services.begin_run(run.pk)  # queues turn 1: run by this thread, then turns 2..5
+    assert Step.objects.filter(run=run, status=StepStatus.SUCCEEDED).count() == 5
+    (next_turn,) = sent  # the 6th went to the broker: one run does not keep the thread
+    assert Step.objects.get(pk=next_turn).status == StepStatus.QUEUED
+    with services.continuing_here():
+        services.execute_step(next_turn)
+    assert Step.objects.filter(run=run, status=StepStatus.SUCCEEDED).count() == 11
+
+
+@pytest.mark.django_db(transaction=True)
+def test_steps_queued_together_always_go_to_the_broker(alice, wide_swarm, monkeypatch):
+    from apps.runs import tasks
+
+    sent: list = []
+    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: sent.append(step_id))
+    monkeypatch.setattr(tasks.execute_steps, "delay", lambda ids: sent.append(list(ids)))
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    with services.continuing_here():
+        services.begin_run(run.pk)  # a fan-out is never run in a row by one thread
+    assert len(sent) == 1 and len(sent[0]) == WIDTH
+    assert Step.objects.filter(run=run, status=StepStatus.QUEUED).count() == WIDTH
