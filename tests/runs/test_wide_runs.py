@@ -19,6 +19,16 @@ def wide_swarm(make_agent, make_swarm):
     return make_swarm(name="wide", strategy="heist", agents=[waiter], strategy_config={"nodes": nodes})
 
 
+@pytest.fixture
+def begun_wide(alice, wide_swarm, monkeypatch):
+    """The wide workflow begun in this process, its steps queued and sent nowhere."""
+    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    services.begin_run(run.pk)
+    return run
+
+
 def _ran_together(steps) -> bool:
     """Every step had started before any of them finished: their calls overlapped."""
     return max(s.started_at for s in steps) < min(s.finished_at for s in steps)
@@ -65,15 +75,14 @@ def test_a_batch_runs_its_agent_calls_concurrently_and_records_them_together(ali
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_larger_than_the_pool_is_claimed_in_waves(alice, wide_swarm, monkeypatch, settings):
+def test_a_batch_larger_than_the_pool_is_claimed_in_waves(begun_wide, monkeypatch):
+    import os
+
     from apps.runs import agent_calls
 
-    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
     monkeypatch.setattr(agent_calls, "_pool", agent_calls.AgentCallPool(8))
-    monkeypatch.setattr(agent_calls, "_pool_pid", __import__("os").getpid())
-    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
-    services.begin_run(run.pk)
+    monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
+    run = begun_wide
     ids = list(Step.objects.filter(run=run).values_list("pk", flat=True))
     assert services.execute_steps(ids) == WIDTH
     steps = sorted(Step.objects.filter(pk__in=ids), key=lambda s: s.started_at)
@@ -84,11 +93,8 @@ def test_a_batch_larger_than_the_pool_is_claimed_in_waves(alice, wide_swarm, mon
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_crash_around_one_call_fails_that_step_only(alice, wide_swarm, monkeypatch):
-    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
-    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
-    services.begin_run(run.pk)
+def test_a_crash_around_one_call_fails_that_step_only(begun_wide, monkeypatch):
+    run = begun_wide
     ids = list(Step.objects.filter(run=run).order_by("index").values_list("pk", flat=True))
     original = services.run_agent_step
 
@@ -107,11 +113,8 @@ def test_a_crash_around_one_call_fails_that_step_only(alice, wide_swarm, monkeyp
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_completion_that_lost_its_claim_is_not_recorded_in_a_batch(alice, wide_swarm, monkeypatch):
-    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: None)
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
-    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
-    services.begin_run(run.pk)
+def test_a_completion_that_lost_its_claim_is_not_recorded_in_a_batch(begun_wide):
+    run = begun_wide
     steps = list(Step.objects.filter(run=run).order_by("index")[:3])
     assert services.claim_steps(steps) == {s.pk for s in steps}
     stale = steps[0].claim_token
