@@ -139,6 +139,49 @@ def _members(swarm: Swarm, resolved: list[Member]) -> list[SwarmMember]:
     ]
 
 
+class _Problems:
+    """Every problem with a swarm's fields, gathered so a form or API client sees them all at once."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+        self.first: FieldsError | None = None
+
+    def add(self, error: FieldsError) -> None:
+        self.first = self.first or error
+        for key, messages in error.fields.items():
+            self.fields.setdefault(key, []).extend(messages)
+
+    def check(self, function, *args, **kwargs):
+        """``function(...)``, or None with its problems noted."""
+        try:
+            return function(*args, **kwargs)
+        except FieldsError as error:
+            self.add(error)
+            return None
+
+    def raise_any(self) -> None:
+        if self.first is None:
+            return
+        if len(self.fields) == 1 or set(self.fields) == set(self.first.fields):
+            raise FieldsError(self.first.message, fields=self.fields, code=self.first.code)
+        raise FieldsError("The swarm has several problems.", fields=self.fields)
+
+
+def _check_name(owner, name: str, *, exclude: int | None = None) -> None:
+    if not name.strip():
+        raise FieldsError("A swarm needs a name.", fields={"name": ["This field is required."]})
+    if Swarm.objects.filter(owner=owner, name=name).exclude(pk=exclude).exists():
+        raise FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {name!r}."]})
+
+
+def _check_members(owner, members, *, parent: Swarm | None = None, problems: _Problems) -> list[Member] | None:
+    agents = problems.check(_resolve_members, owner, members, parent=parent)
+    if agents is not None and not agents:
+        problems.add(FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]}))
+        return None
+    return agents
+
+
 @transaction.atomic
 def create_swarm(
     *,
@@ -152,15 +195,14 @@ def create_swarm(
     max_cost: Decimal | None = None,
     max_seconds: int | None = None,
 ) -> Swarm:
+    """Create a swarm with its members in order; every problem is reported at once, nothing written."""
     config = strategy_config if strategy_config is not None else {}
-    if not name.strip():
-        raise FieldsError("A swarm needs a name.", fields={"name": ["This field is required."]})
-    if Swarm.objects.filter(owner=owner, name=name).exists():
-        raise FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {name!r}."]})
-    agents = _resolve_members(owner, members)
-    if not agents:
-        raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-    check_strategy(strategy, config, [_member_name(a) for a in agents], members=agents)
+    problems = _Problems()
+    problems.check(_check_name, owner, name)
+    agents = _check_members(owner, members, problems=problems)
+    if agents is not None:
+        problems.check(check_strategy, strategy, config, [_member_name(a) for a in agents], members=agents)
+    problems.raise_any()
     try:
         with transaction.atomic():
             swarm = Swarm.objects.create(
@@ -180,7 +222,8 @@ def create_swarm(
 
 
 def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] | None = None, **changes: Any) -> Swarm:
-    """Change a swarm (any of its fields, and its members in order), all or nothing.
+    """Change a swarm (any of its fields, and its members in order), all or nothing; every
+    problem is reported at once.
 
     The swarm's row is locked for the change, so two edits at once apply one after
     the other. ``swarm`` is updated in place only once the change is saved: after a
@@ -193,20 +236,23 @@ def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] |
         for field in ("name", "description", "strategy", "strategy_config", "max_steps", "max_cost", "max_seconds"):
             if field in changes:
                 setattr(locked, field, changes[field])
-        taken = FieldsError("Name taken.", fields={"name": [f"You already have a swarm named {locked.name!r}."]})
-        if Swarm.objects.filter(owner=locked.owner, name=locked.name).exclude(pk=locked.pk).exists():
-            raise taken
-        agents = (
-            _resolve_members(locked.owner, members, parent=locked) if members is not None else locked.member_objects()
-        )
-        if not agents:
-            raise FieldsError("A swarm needs members.", fields={"members": ["Add at least one agent."]})
-        check_strategy(locked.strategy, locked.strategy_config, [_member_name(a) for a in agents], members=agents)
+        problems = _Problems()
+        problems.check(_check_name, locked.owner, locked.name, exclude=locked.pk)
+        if members is not None:
+            agents = _check_members(locked.owner, members, parent=locked, problems=problems)
+        else:
+            agents = locked.member_objects()
+        if agents is not None:
+            names = [_member_name(a) for a in agents]
+            problems.check(check_strategy, locked.strategy, locked.strategy_config, names, members=agents)
+        problems.raise_any()
         try:
             with transaction.atomic():
                 locked.save()
         except IntegrityError:  # the same name saved by another edit or a new swarm a moment ago
-            raise taken from None
+            raise FieldsError(
+                "Name taken.", fields={"name": [f"You already have a swarm named {locked.name!r}."]}
+            ) from None
         if members is not None:
             locked.members.all().delete()
             SwarmMember.objects.bulk_create(_members(locked, agents))

@@ -47,3 +47,26 @@ def test_two_edits_at_once_apply_one_after_the_other(make_swarm, make_agent):
     assert errors == []
     names = Swarm.objects.get(pk=swarm.pk).member_names()
     assert names in ([*[m.name for m in base], "x0"], [*[m.name for m in base], "x1"])  # one whole edit, not a mix
+
+
+@pytest.mark.django_db
+def test_every_problem_is_reported_at_once(alice, make_swarm, make_agent):
+    from apps.swarms.services import create_swarm
+
+    ada = make_agent("ada")
+    make_swarm(name="taken", agents=[ada])
+    cyclic = {"nodes": [{"name": "a", "agent": "ada", "depends_on": ["a"]}]}
+    with pytest.raises(FieldsError) as caught:
+        create_swarm(owner=alice, name="taken", strategy="heist", members=[ada], strategy_config=cyclic)
+    assert {"name", "strategy_config.nodes[0].depends_on"} <= set(caught.value.fields)
+    with pytest.raises(FieldsError) as caught:
+        create_swarm(owner=alice, name="", strategy="chat_room", members=["nobody"])
+    assert {"name", "members"} <= set(caught.value.fields)
+    assert not Swarm.objects.filter(owner=alice, name="").exists()
+
+    swarm = make_swarm(name="crew", agents=[ada])
+    with pytest.raises(FieldsError) as caught:
+        update_swarm(swarm, name="taken", strategy="heist", strategy_config=cyclic, members=[ada])
+    assert {"name", "strategy_config.nodes[0].depends_on"} <= set(caught.value.fields)
+    stored = Swarm.objects.get(pk=swarm.pk)
+    assert (stored.name, stored.strategy) == ("crew", "chat_room")
