@@ -140,3 +140,48 @@ async def test_a_watcher_sees_the_agents_climb(alice, curriculum):
     assert len(ladders) == len(panels) and 'hx-swap-oob="true"' in ladders[-1]
     assert 'data-agent="calc" data-level="4"' in ladders[-1] and "sao-top" in ladders[-1]
     await comm.disconnect()
+
+
+@pytest.mark.django_db
+def test_an_llm_judge_speaking_the_openai_protocol_grades_the_attempts(alice, make_agent, make_swarm):
+    import json
+
+    from tests.support.openai_server import LocalOpenAIServer, ScriptedResponse
+
+    def verdict(score, reasoning):
+        reply = {"winner": None, "scores": {"student": score}, "reasoning": reasoning, "confidence": 0.9}
+        return ScriptedResponse(content=json.dumps(reply))
+
+    server = LocalOpenAIServer().start()
+    try:
+        server.responses += [
+            ScriptedResponse(content="Looks right to me!"),  # not a verdict: the judge is asked again
+            verdict(0.9, "Paris is the capital of France."),
+            verdict(0.1, "Lyon is not the capital of Italy."),
+        ]
+        student = make_agent("student", config={"replies": ["Paris", "Lyon"]})
+        grader = make_agent(
+            "grader",
+            provider="openai",
+            privileges=["model.local-model"],
+            config={"base_url": server.base_url, "model": "local-model", "timeout_s": 5},
+        )
+        levels = [
+            {"source": {"dataset": [{"task": "Capital of France?", "expected": "Paris"}]}},
+            {"source": {"dataset": [{"task": "Capital of Italy?", "expected": "Rome"}]}},
+        ]
+        config = {"levels": levels, "judge": {"kind": "llm", "agent": "grader", "retries": 1}, "max_attempts": 2}
+        swarm = make_swarm(name="quiz", strategy="sao", agents=[student, grader], strategy_config=config)
+        run = drive(services.start_run(swarm=swarm, task="geography", user=alice))
+    finally:
+        server.stop()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    attempts = list(CurriculumAttempt.objects.filter(run=run).order_by("number"))
+    assert [(a.level, a.answer, a.passed) for a in attempts] == [(1, "Paris", True), (2, "Lyon", False)]
+    assert "Paris is the capital of France." in attempts[0].reason and "Lyon is not" in attempts[1].reason
+    prompts = [r["messages"][-1]["content"] for r in server.requests]
+    assert len(prompts) == 3
+    assert "Capital of France?" in prompts[0] and "Reference answer: Paris" in prompts[0]
+    assert "could not be used" in prompts[1]  # the retry says why the first reply failed
+    assert "Capital of Italy?" in prompts[2] and "Lyon" in prompts[2]
+    assert run.steps.filter(agent_name="grader").count() == 3  # the judge's calls are steps of the run
