@@ -95,11 +95,12 @@ def _dispatch_steps(step_ids: Sequence[int], delay_s: float = 0.0) -> None:
     from .tasks import execute_steps
 
     chain = getattr(_continuation, "chain", None)
-    if chain is not None and len(step_ids) == 1 and delay_s <= 0 and _continuation.left > 0:
+    batches = step_batches(step_ids)
+    if chain is not None and len(batches) == 1 and delay_s <= 0 and _continuation.left > 0:
         _continuation.left -= 1
-        chain.append(step_ids[0])
+        chain.append(batches[0])
         return
-    for batch in step_batches(step_ids):
+    for batch in batches:
         if len(batch) == 1:
             _dispatch_step(batch[0], delay_s)
         elif delay_s > 0:
@@ -109,20 +110,21 @@ def _dispatch_steps(step_ids: Sequence[int], delay_s: float = 0.0) -> None:
 
 
 _continuation = threading.local()
-CONTINUE_AT_MOST = 50  # lone steps a worker thread runs in a row before it hands the next to the broker
+CONTINUE_AT_MOST = 50  # batches a worker thread runs in a row before it hands the next to the broker
 
 
 @contextmanager
 def continuing_here() -> Iterator[None]:
-    """Within this block (a worker's task), a lone step that the block's work queues, without a
-    delay, is run by this thread right after the block instead of going through the broker:
-    a conversation's next turn starts without a round trip through Redis and another worker.
+    """Within this block (a worker's task), the steps that the block's work queues together
+    without a delay, when they fit one batch, are run by this thread right after the block
+    instead of going through the broker: a conversation's next turn, or a workflow's next
+    fan-out (its calls on this worker's agent-call pool), starts without a round trip
+    through Redis and another worker.
 
-    The step is queued in the database exactly as if it had been sent (a worker lost in
-    between leaves it to the sweeper), is claimed the same way, and at most
-    ``CONTINUE_AT_MOST`` steps run in a row before the next one is sent, so one run cannot
-    keep a thread to itself. Several steps queued together are always sent (see
-    ``step_batches``): their worker runs them concurrently.
+    The steps are queued in the database exactly as if they had been sent (a worker lost in
+    between leaves them to the sweeper) and claimed the same way; at most
+    ``CONTINUE_AT_MOST`` batches run in a row before the next one is sent, so one run cannot
+    keep a thread to itself.
     """
     if getattr(_continuation, "chain", None) is not None:  # nested: the outer block runs the chain
         yield
@@ -131,12 +133,16 @@ def continuing_here() -> Iterator[None]:
     try:
         yield
         while _continuation.chain:
-            execute_step(_continuation.chain.popleft())
+            batch = _continuation.chain.popleft()
+            if len(batch) == 1:
+                execute_step(batch[0])
+            else:
+                execute_steps(batch)
     finally:
         leftover = list(_continuation.chain)
         _continuation.chain = None
-        for step_id in leftover:  # a chain cut short by an error: those steps still go out
-            _dispatch_step(step_id)
+        for batch in leftover:  # a chain cut short by an error: those steps still go out
+            _dispatch_steps(batch)
 
 
 def step_batches(step_ids: Sequence[int]) -> list[list[int]]:

@@ -156,15 +156,26 @@ def test_a_worker_thread_runs_a_conversations_next_turn_itself_up_to_a_limit(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_steps_queued_together_always_go_to_the_broker(alice, wide_swarm, monkeypatch):
+def test_a_fan_out_queued_by_a_workers_task_runs_on_that_worker_unless_it_needs_several_batches(
+    alice, wide_swarm, monkeypatch, settings
+):
     from apps.runs import tasks
 
     sent: list = []
-    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: sent.append(step_id))
+    monkeypatch.setattr(services, "_dispatch_step", lambda step_id, delay_s=0.0: sent.append([step_id]))
     monkeypatch.setattr(tasks.execute_steps, "delay", lambda ids: sent.append(list(ids)))
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
     run = services.start_run(swarm=wide_swarm, task="go", user=alice)
     with services.continuing_here():
-        services.begin_run(run.pk)  # a fan-out is never run in a row by one thread
-    assert len(sent) == 1 and len(sent[0]) == WIDTH
+        services.begin_run(run.pk)  # the fan-out runs here, then the join it queues
+    assert sent == []
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    parts = list(Step.objects.filter(run=run).exclude(key__startswith="join"))
+    assert len(parts) == WIDTH and _ran_together(parts)
+
+    settings.SWARMWEB = {**settings.SWARMWEB, "STEP_BATCH_SIZE": WIDTH // 2}
+    run = services.start_run(swarm=wide_swarm, task="again", user=alice)
+    with services.continuing_here():
+        services.begin_run(run.pk)  # two batches: they go to the broker, for any worker to take
+    assert [len(batch) for batch in sent] == [WIDTH // 2, WIDTH // 2]
     assert Step.objects.filter(run=run, status=StepStatus.QUEUED).count() == WIDTH
