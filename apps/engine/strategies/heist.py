@@ -193,16 +193,6 @@ def find_cycle(nodes: Sequence[Node]) -> list[str]:
 
 
 @dataclass
-class NodeState:
-    status: str = NodeStatus.WAITING
-    agent_index: int = 0
-    attempt: int = 0
-    key: str = ""
-    output: str = ""
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
 class HeistState:
     task: str
     graph: list[dict[str, Any]]
@@ -476,7 +466,8 @@ class HeistStrategy:
 
 
 def _new_node_state() -> dict[str, Any]:
-    """``asdict(NodeState())``, without ``asdict``'s deep copy (a workflow starts hundreds of nodes)."""
+    """A node's state before it runs: its status, which agent (0 = the node's own, then its
+    fallbacks) and attempt, the key of its current step, its output and its errors."""
     return {"status": NodeStatus.WAITING, "agent_index": 0, "attempt": 0, "key": "", "output": "", "errors": []}
 
 
