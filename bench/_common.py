@@ -40,7 +40,20 @@ def fresh_owner(username: str):
     Run.objects.filter(owner=owner).delete()
     Swarm.objects.filter(owner=owner).delete()
     Agent.objects.filter(owner=owner).delete()
+    _vacuum()
     return owner
+
+
+def _vacuum() -> None:
+    """Start every bench from the same state of the run tables: without this, the dead rows left
+    by earlier benches (each step row is rewritten twice) slow the next one until autovacuum
+    gets round to them (seen: 245 ms, then 279 ms, then 303 ms for the same DAG)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for table in ("runs_run", "runs_step", "runs_message", "runs_runevent", "runs_room"):
+                cursor.execute(f"VACUUM ANALYZE {table}")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from apps.engine.values import Budget, EventKind, Spend, StepOutcome
 
@@ -132,7 +133,8 @@ class Step(models.Model):
     its result, so a result is recorded once even if the task runs twice.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the unique (run, key) constraint's index serves lookups by run.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     key = models.CharField(max_length=120)
     index = models.PositiveIntegerField(help_text="Order of creation within the run, from 1.")
     agent = models.ForeignKey("agents.Agent", on_delete=models.SET_NULL, null=True, related_name="steps")
@@ -143,6 +145,7 @@ class Step(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # indexed where set only (see Meta)
         help_text="Set when the member is a swarm: the step runs it as a child run.",
     )
     room = models.ForeignKey(Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="steps")
@@ -172,9 +175,17 @@ class Step(models.Model):
     class Meta:
         ordering = ["run", "index"]
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="step_unique_key_per_run")]
+        # Steps are written three times each (queued, claimed, finished), so every index costs
+        # on the hot path. The sweeper's two lookups only ever concern steps in flight: partial
+        # indexes hold those and nothing else, and finished steps leave them.
         indexes = [
-            models.Index(fields=["status", "lease_expires_at"]),
-            models.Index(fields=["status", "dispatched_at"]),
+            models.Index(
+                fields=["lease_expires_at"], condition=Q(status=StepStatus.RUNNING), name="step_lease_while_running"
+            ),
+            models.Index(
+                fields=["dispatched_at"], condition=Q(status=StepStatus.QUEUED), name="step_dispatch_while_queued"
+            ),
+            models.Index(fields=["child_swarm"], condition=Q(child_swarm__isnull=False), name="step_child_swarm"),
         ]
 
     def __str__(self) -> str:
@@ -183,7 +194,8 @@ class Step(models.Model):
 
 class Message(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="messages")
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    # Indexed by the (room, id) index below, which also serves lookups by room alone.
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages", db_index=False)
     sender = models.CharField(max_length=80)
     is_human = models.BooleanField(default=False)
     content = models.TextField()
@@ -226,7 +238,8 @@ class HumanRequest(models.Model):
 class RunEvent(models.Model):
     """An entry of a run's append-only event log. ``seq`` counts from 1 per run."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # Indexed by the unique (run, seq) constraint, which also serves lookups by run alone.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=40, choices=[(k.value, k.value) for k in EventKind])
     data = models.JSONField(default=dict)

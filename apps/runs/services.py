@@ -129,20 +129,27 @@ def continuing_here() -> Iterator[None]:
     if getattr(_continuation, "chain", None) is not None:  # nested: the outer block runs the chain
         yield
         return
-    _continuation.chain, _continuation.left = deque(), CONTINUE_AT_MOST
+    _continuation.chain, _continuation.left, _continuation.known = deque(), CONTINUE_AT_MOST, {}
     try:
         yield
         while _continuation.chain:
             batch = _continuation.chain.popleft()
-            if len(batch) == 1:
-                execute_step(batch[0])
-            else:
-                execute_steps(batch)
+            known = {pk: step for pk in batch if (step := _continuation.known.pop(pk, None)) is not None}
+            _execute(batch, stream=True, pooled=len(batch) > 1, known=known)
     finally:
         leftover = list(_continuation.chain)
-        _continuation.chain = None
+        _continuation.chain = _continuation.known = None
         for batch in leftover:  # a chain cut short by an error: those steps still go out
             _dispatch_steps(batch)
+
+
+def _remember_steps(steps: Sequence[Step]) -> None:
+    """Keep the rows of steps this thread just committed, for a continuation that runs them
+    (``continuing_here``): it then starts them without reading them back. Outside a
+    continuation block, a no-op."""
+    known = getattr(_continuation, "known", None)
+    if known is not None:
+        known.update((step.pk, step) for step in steps)
 
 
 def step_batches(step_ids: Sequence[int]) -> list[list[int]]:
@@ -519,11 +526,17 @@ def _apply(
     if persist:
         run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
         log.flush()
-    by_delay: dict[float, list[int]] = {}
+    by_delay: dict[float, list[Step]] = {}
     for step, delay_s in new_steps if run.is_active else ():  # a run that ended cancelled its steps
-        by_delay.setdefault(delay_s, []).append(step.pk)
-    for delay_s, step_ids in by_delay.items():
-        transaction.on_commit(lambda ids=step_ids, delay=delay_s: _dispatch_steps(ids, delay))
+        by_delay.setdefault(delay_s, []).append(step)
+    for delay_s, steps in by_delay.items():
+        transaction.on_commit(lambda steps=steps, delay=delay_s: _dispatch_new_steps(steps, delay))
+
+
+def _dispatch_new_steps(steps: list[Step], delay_s: float) -> None:
+    if delay_s <= 0:
+        _remember_steps(steps)
+    _dispatch_steps([step.pk for step in steps], delay_s)
 
 
 def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", error: str = "") -> None:
@@ -671,9 +684,20 @@ def execute_steps(step_ids: Sequence[int], *, stream: bool = True) -> int:
     return sum(1 for recorded in outcome.values() if recorded)
 
 
-def _execute(step_ids: list[int], *, stream: bool, pooled: bool) -> dict[int, bool]:
+def _execute(
+    step_ids: list[int], *, stream: bool, pooled: bool, known: dict[int, Step] | None = None
+) -> dict[int, bool]:
+    """Run queued steps; ``known``: their rows as this thread committed them a moment ago (a
+    continuation), so they are not read back. Either way the claim (or, for instant agents,
+    the conditional write of the result) re-checks that each step is still queued."""
     queued = Step.objects.filter(pk__in=step_ids, status=StepStatus.QUEUED)
-    if len(step_ids) == 1:
+    if known and len(known) == len(step_ids):
+        steps = [known[pk] for pk in step_ids]
+        runs = {step.run_id: step.run for step in steps}
+        agents = Agent.objects.in_bulk({step.agent_id for step in steps if step.agent_id is not None})
+        for step in steps:
+            step.agent = agents.get(step.agent_id)
+    elif len(step_ids) == 1:
         steps = list(queued.select_related("agent", "room", "run"))
         runs = {step.run_id: step.run for step in steps}
     else:

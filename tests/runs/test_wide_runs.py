@@ -179,3 +179,33 @@ def test_a_fan_out_queued_by_a_workers_task_runs_on_that_worker_unless_it_needs_
         services.begin_run(run.pk)  # two batches: they go to the broker, for any worker to take
     assert [len(batch) for batch in sent] == [WIDTH // 2, WIDTH // 2]
     assert Step.objects.filter(run=run, status=StepStatus.QUEUED).count() == WIDTH
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_continuation_starts_the_steps_it_queued_without_reading_them_back_yet_leaves_one_taken_meanwhile(
+    alice, wide_swarm, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    dispatch = services._dispatch_steps
+    taken: list[int] = []
+
+    def dispatch_then_another_worker_takes_one(step_ids, delay_s=0.0):
+        dispatch(step_ids, delay_s)
+        if len(step_ids) > 1:  # the fan-out, committed and kept for this thread to run next
+            taken.append(step_ids[0])
+            Step.objects.filter(pk=step_ids[0]).update(status=StepStatus.RUNNING)
+
+    monkeypatch.setattr(services, "_dispatch_steps", dispatch_then_another_worker_takes_one)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    with CaptureQueriesContext(connection) as queries, services.continuing_here():
+        services.begin_run(run.pk)
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    step_rows_read = [sql for sql in selects if '"runs_step"."input"' in sql]
+    assert step_rows_read == [], "steps were read back"
+    parts = Step.objects.filter(run=run).exclude(key__startswith="join")
+    # the claim re-checked each row: the step taken meanwhile was left to its taker
+    assert parts.get(pk=taken[0]).status == StepStatus.RUNNING
+    assert parts.filter(status=StepStatus.SUCCEEDED).count() == WIDTH - 1
