@@ -72,6 +72,8 @@ def check_template(source: str) -> None:
 
 def render(source: str, context: Mapping[str, Any]) -> str:
     """Render ``source`` with ``context``; raise ``TemplateError`` on any failure."""
+    if "{" not in source and "\r" not in source:
+        return source  # no delimiters and no newlines to normalise: Jinja would give it back as is
     try:
         return _compile(source).render(**context)
     except TemplateSyntaxError as exc:
