@@ -85,3 +85,23 @@ def celery_worker_session(django_db_setup, django_db_blocker):
 @pytest.fixture
 def celery_worker(celery_worker_session, transactional_db):
     return celery_worker_session
+
+
+@pytest.fixture(autouse=True)
+def broker_held_back(request, monkeypatch) -> list[tuple[str, tuple]]:
+    """In a test without the worker, tasks are recorded here instead of sent to Redis.
+
+    The session's worker, once a worker test has started it, keeps consuming: a task a
+    service test sent would be run by it, racing the test's own ``drive`` (both begin the
+    run; the worker's thread then holds the steps ``drive`` looks for), or land on rows of a
+    later test. Tests that want tasks run ask for ``celery_worker``."""
+    held: list[tuple[str, tuple]] = []
+    if "celery_worker_session" in request.fixturenames:
+        return held
+    from celery.app.task import Task
+
+    def hold(task, args=None, kwargs=None, **options):
+        held.append((task.name, tuple(args or ())))
+
+    monkeypatch.setattr(Task, "apply_async", hold)
+    return held
