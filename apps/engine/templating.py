@@ -7,6 +7,7 @@ rather than as an empty string in a prompt.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -70,10 +71,15 @@ def check_template(source: str) -> None:
         raise TemplateError(f"Template syntax error on line {exc.lineno}: {exc.message}") from exc
 
 
+_ONE_NAME = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}")
+
+
 def render(source: str, context: Mapping[str, Any]) -> str:
     """Render ``source`` with ``context``; raise ``TemplateError`` on any failure."""
     if "{" not in source and "\r" not in source:
         return source  # no delimiters and no newlines to normalise: Jinja would give it back as is
+    if (match := _ONE_NAME.fullmatch(source)) and type(value := context.get(match[1])) is str:
+        return value  # "{{ task }}", a workflow node's default input: Jinja would print the string as is
     try:
         return _compile(source).render(**context)
     except TemplateSyntaxError as exc:

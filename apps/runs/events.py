@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from apps.core.db import COPY_FROM_ROWS, copy_rows
+from apps.core.db import COPY_FROM_ROWS, copy_rows, json_bytes
 from apps.engine.values import EventKind
 
 from .broadcast import publish_run_events_on_commit
@@ -39,7 +39,7 @@ class EventLog:
             return
         if connection.vendor == "postgresql" and len(self.pending) >= COPY_FROM_ROWS:
             now = timezone.now()
-            rows = [(self.run.pk, seq, kind, Jsonb(data), now) for seq, kind, data in self.pending]
+            rows = [(self.run.pk, seq, kind, Jsonb(data, dumps=json_bytes), now) for seq, kind, data in self.pending]
             copy_rows(RunEvent, ["run_id", "seq", "kind", "data", "created_at"], rows)
             messages = [
                 {"seq": seq, "kind": kind, "data": data, "at": now.isoformat()} for seq, kind, data in self.pending

@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from apps.agents.governance import check_may_act
 from apps.agents.models import Agent
-from apps.core.db import insert_rows, update_rows
+from apps.core.db import insert_rows, new_row, update_rows
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.executor import run_agent_step
@@ -98,7 +98,7 @@ def _dispatch_steps(step_ids: Sequence[int], delay_s: float = 0.0) -> None:
     batches = step_batches(step_ids)
     if chain is not None and len(batches) == 1 and delay_s <= 0 and _continuation.left > 0:
         _continuation.left -= 1
-        chain.append(batches[0])
+        chain.append((batches[0], None))
         return
     for batch in batches:
         if len(batch) == 1:
@@ -130,17 +130,76 @@ def continuing_here() -> Iterator[None]:
         yield
         return
     _continuation.chain, _continuation.left, _continuation.known = deque(), CONTINUE_AT_MOST, {}
+    _continuation.last = False
     try:
         yield
         while _continuation.chain:
-            batch = _continuation.chain.popleft()
+            batch, token = _continuation.chain.popleft()
             known = {pk: step for pk in batch if (step := _continuation.known.pop(pk, None)) is not None}
-            _execute(batch, stream=True, pooled=len(batch) > 1, known=known)
+            _execute(batch, stream=True, pooled=len(batch) > 1, known=known, claimed=token)
     finally:
         leftover = list(_continuation.chain)
         _continuation.chain = _continuation.known = None
-        for batch in leftover:  # a chain cut short by an error: those steps still go out
+        for batch, token in leftover:  # a chain cut short by an error: those steps still go out
+            if token is not None:
+                _unclaim(batch, token)
             _dispatch_steps(batch)
+
+
+@contextmanager
+def _then_continuing() -> Iterator[None]:
+    """Marks the enclosed work as this thread's last before it runs its continuation chain
+    (``continuing_here``): steps that work queues can be created already claimed by this
+    thread (see ``_claim_at_insert``), since nothing else of this thread runs in between."""
+    previous = getattr(_continuation, "last", False)
+    _continuation.last = True
+    try:
+        yield
+    finally:
+        _continuation.last = previous
+
+
+def _claim_at_insert(queued: Sequence[tuple[Step, float]], now) -> uuid.UUID | None:
+    """Claim steps a transition is about to insert, if this thread runs them the moment the
+    transaction commits; return the claim token, or None to insert them queued.
+
+    That holds within a continuation (``continuing_here``) whose chain is empty, in its
+    last piece of work (``_then_continuing``), for one batch of agent steps that wait for
+    nothing (no delay, no child run) and fit this worker's free agent-call slots. The rows
+    then go in running, under this thread's claim and lease, and the continuation skips the
+    claim: one UPDATE of every step fewer per fan-out. Should the worker be lost in
+    between, the sweeper requeues the steps when their lease ends, as for any claimed step.
+    """
+    steps = [step for step, _delay in queued]
+    if (
+        not steps
+        or getattr(_continuation, "chain", None) is None
+        or _continuation.chain
+        or not _continuation.last
+        or _continuation.left <= 0
+        or len(steps) > _conf("STEP_BATCH_SIZE")
+        or any(step.child_swarm_id is not None or delay_s > 0 for step, delay_s in queued)
+    ):
+        return None
+    if len(steps) > 1 and agent_call_pool().free < len(steps):
+        return None
+    token = uuid.uuid4()
+    lease = now + timedelta(seconds=_conf("STEP_LEASE_SECONDS"))
+    for step in steps:
+        step.status, step.claim_token, step.attempts = StepStatus.RUNNING, token, 1
+        step.started_at, step.lease_expires_at = now, lease
+    return token
+
+
+def _unclaim(step_ids: Sequence[int], token: uuid.UUID) -> None:
+    """Give back steps claimed at insert that this thread will not run after all (its chain was
+    cut short): queued again, for whichever worker they are sent to."""
+    try:
+        Step.objects.filter(pk__in=step_ids, status=StepStatus.RUNNING, claim_token=token).update(
+            status=StepStatus.QUEUED, claim_token=None, lease_expires_at=None, started_at=None, attempts=0
+        )
+    except Exception:  # the sweeper requeues them when their lease ends
+        logger.exception("Could not give back steps %s claimed at insert", list(step_ids))
 
 
 def _remember_steps(steps: Sequence[Step]) -> None:
@@ -281,7 +340,7 @@ def start_run(
 def begin_run(run_id: int) -> None:
     """Feed ``RunStarted`` to a queued run's strategy. Idempotent."""
     context = _start_context(run_id)  # before the lock: a hook may load ratings or a model
-    with transaction.atomic():
+    with _then_continuing(), transaction.atomic():
         run = _lock_run(run_id)
         if run is None or run.status != RunStatus.QUEUED:
             return
@@ -473,7 +532,8 @@ def _apply(
             calls = run.agent_calls.get(action.agent, 0)
             run.agent_calls[action.agent] = calls + 1
             run.steps_started += 1
-            step = Step(
+            step = new_row(
+                Step,
                 run=run,
                 key=action.key,
                 index=run.steps_started,
@@ -489,8 +549,8 @@ def _apply(
             rows.add_step(step, action.delay_s)
         elif isinstance(action, PostMessage):
             room = room_cache.get(action.room)
-            message = Message(
-                run=run, room=room, sender=action.sender, is_human=action.is_human, content=action.content
+            message = new_row(
+                Message, run=run, room=room, sender=action.sender, is_human=action.is_human, content=action.content
             )
             rows.add_message(message, room.name)
         elif isinstance(action, Progress):
@@ -508,6 +568,8 @@ def _apply(
         elif isinstance(action, Fail):
             rows.flush()
             _finish(run, RunStatus.FAILED, log, error=action.reason)
+    # every step of the transition still unflushed (none went in before a finish or a question)
+    claim = _claim_at_insert(rows.queued, now) if len(rows.steps) == len(rows.queued) else None
     rows.flush()
     new_steps = rows.queued
     if run.is_active:
@@ -530,13 +592,21 @@ def _apply(
     for step, delay_s in new_steps if run.is_active else ():  # a run that ended cancelled its steps
         by_delay.setdefault(delay_s, []).append(step)
     for delay_s, steps in by_delay.items():
-        transaction.on_commit(lambda steps=steps, delay=delay_s: _dispatch_new_steps(steps, delay))
+        transaction.on_commit(lambda steps=steps, delay=delay_s: _dispatch_new_steps(steps, delay, claim))
 
 
-def _dispatch_new_steps(steps: list[Step], delay_s: float) -> None:
+def _dispatch_new_steps(steps: list[Step], delay_s: float, claim: uuid.UUID | None = None) -> None:
+    ids = [step.pk for step in steps]
+    if claim is not None:  # claimed at insert for this thread's continuation (_claim_at_insert)
+        if getattr(_continuation, "chain", None) is not None:
+            _remember_steps(steps)
+            _continuation.left -= 1
+            _continuation.chain.append((ids, claim))
+            return
+        _unclaim(ids, claim)
     if delay_s <= 0:
         _remember_steps(steps)
-    _dispatch_steps([step.pk for step in steps], delay_s)
+    _dispatch_steps(ids, delay_s)
 
 
 def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", error: str = "") -> None:
@@ -546,7 +616,7 @@ def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", err
     run.result = result
     run.error = error
     run.finished_at = now
-    outstanding = list(Step.objects.filter(run=run, status__in=OUTSTANDING))
+    outstanding = list(Step.objects.filter(run=run, status__in=OUTSTANDING).order_by("index"))
     if outstanding:
         Step.objects.filter(pk__in=[s.pk for s in outstanding]).update(
             status=StepStatus.CANCELLED, outcome=StepOutcome.CANCELLED.value, finished_at=now, claim_token=None
@@ -605,7 +675,7 @@ def claim_steps(steps: Sequence[Step]) -> set[int]:
     elif count == 0:
         return set()
     else:
-        claimed = set(Step.objects.filter(pk__in=ids, claim_token=token).values_list("pk", flat=True))
+        claimed = set(Step.objects.filter(pk__in=ids, claim_token=token).order_by().values_list("pk", flat=True))
     started: dict[int, list[dict[str, Any]]] = {}
     for step in steps:
         if step.pk in claimed:
@@ -685,12 +755,23 @@ def execute_steps(step_ids: Sequence[int], *, stream: bool = True) -> int:
 
 
 def _execute(
-    step_ids: list[int], *, stream: bool, pooled: bool, known: dict[int, Step] | None = None
+    step_ids: list[int],
+    *,
+    stream: bool,
+    pooled: bool,
+    known: dict[int, Step] | None = None,
+    claimed: uuid.UUID | None = None,
 ) -> dict[int, bool]:
     """Run queued steps; ``known``: their rows as this thread committed them a moment ago (a
     continuation), so they are not read back. Either way the claim (or, for instant agents,
-    the conditional write of the result) re-checks that each step is still queued."""
-    queued = Step.objects.filter(pk__in=step_ids, status=StepStatus.QUEUED)
+    the conditional write of the result) re-checks that each step is still queued.
+
+    ``claimed``: the steps were inserted under this claim (``_claim_at_insert``), so they are
+    not claimed again; the conditional write of each result checks the claim still holds."""
+    if claimed is not None:
+        queued = Step.objects.filter(pk__in=step_ids, status=StepStatus.RUNNING, claim_token=claimed)
+    else:
+        queued = Step.objects.filter(pk__in=step_ids, status=StepStatus.QUEUED)
     if known and len(known) == len(step_ids):
         steps = [known[pk] for pk in step_ids]
         runs = {step.run_id: step.run for step in steps}
@@ -720,21 +801,23 @@ def _execute(
             continue
         prepared = _prepare(step, checked)
         if isinstance(prepared, StepResult):
-            settled.append(Completion(step, prepared))
+            settled.append(Completion(step, prepared, claimed))
         elif prepared.instant:
-            settled.append(Completion(step, _call_agent(prepared, stream=False)))
+            settled.append(Completion(step, _call_agent(prepared, stream=False), claimed))
         else:
             ready.append(prepared)
-    outcome.update(_complete_all(settled))
+    with _then_continuing() if not ready else nullcontext():
+        outcome.update(_complete_all(settled))
     if pooled and len(ready) > 1:
-        outcome.update(_run_on_pool(ready, stream=stream))
+        outcome.update(_run_on_pool(ready, stream=stream, claimed=claimed is not None))
         return outcome
-    for prepared in ready:
-        if not claim_steps([prepared.step]):
+    for i, prepared in enumerate(ready, 1):
+        if claimed is None and not claim_steps([prepared.step]):
             outcome[prepared.step.pk] = False
             continue
         result = _call_agent(prepared, stream=stream)
-        outcome.update(_complete_all([Completion(prepared.step, result, prepared.step.claim_token)]))
+        with _then_continuing() if i == len(ready) else nullcontext():
+            outcome.update(_complete_all([Completion(prepared.step, result, prepared.step.claim_token)]))
     return outcome
 
 
@@ -813,8 +896,9 @@ def _linger(done: set[Future], running: dict[Future, Any]) -> set[Future]:
     return done
 
 
-def _run_on_pool(ready: list[_Prepared], *, stream: bool) -> dict[int, bool]:
-    """Claim and call ``ready`` steps on the agent-call pool; record results as they finish."""
+def _run_on_pool(ready: list[_Prepared], *, stream: bool, claimed: bool = False) -> dict[int, bool]:
+    """Claim (unless ``claimed`` already) and call ``ready`` steps on the agent-call pool;
+    record results as they finish."""
     pool = agent_call_pool()
     todo = deque(ready)
     running: dict[Future, _Prepared] = {}
@@ -824,10 +908,10 @@ def _run_on_pool(ready: list[_Prepared], *, stream: bool) -> dict[int, bool]:
             slots = pool.reserve(len(todo), wait=not running)
             if slots:
                 wave = [todo.popleft() for _ in range(slots)]
-                claimed = claim_steps([p.step for p in wave])
-                pool.release(slots - len(claimed))
+                taken = {p.step.pk for p in wave} if claimed else claim_steps([p.step for p in wave])
+                pool.release(slots - len(taken))
                 for prepared in wave:
-                    if prepared.step.pk in claimed:
+                    if prepared.step.pk in taken:
                         running[pool.submit(_call_agent, prepared, stream=stream)] = prepared
                     else:
                         outcome[prepared.step.pk] = False  # taken or finished meanwhile
@@ -843,7 +927,8 @@ def _run_on_pool(ready: list[_Prepared], *, stream: bool) -> dict[int, bool]:
                     logger.exception("Step %s: the agent call crashed", prepared.step.pk)
                     result = StepResult(StepOutcome.ERROR, error=f"Internal error: {type(exc).__name__}: {exc}")
                 finished.append(Completion(prepared.step, result, prepared.step.claim_token))
-            outcome.update(_complete_all(finished))
+            with _then_continuing() if not (todo or running) else nullcontext():
+                outcome.update(_complete_all(finished))
     return outcome
 
 
@@ -1183,6 +1268,7 @@ def _write_results(completions: Sequence[Completion], now) -> list[bool]:
         pk: (status, token, attempts)
         for pk, status, token, attempts in Step.objects.select_for_update()
         .filter(pk__in=[c.step.pk for c in completions])
+        .order_by()  # the default order joins the runs, and FOR UPDATE would lock them too
         .values_list("pk", "status", "claim_token", "attempts")
     }
     recorded: list[bool] = []

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.core.db import COPY_FROM_ROWS, insert_rows, update_rows
+from apps.core.db import COPY_FROM_ROWS, insert_rows, json_bytes, new_row, update_rows
 from apps.runs.models import Message, Room, Run, RunEvent, Step
 
 TRICKY = "quotes ' \" \\ back\\slash, tab\t, newline\n, unicode ✓ 🐝, percent %s %(x)s, null-ish NULL"
@@ -16,6 +16,62 @@ TRICKY = "quotes ' \" \\ back\\slash, tab\t, newline\n, unicode ✓ 🐝, percen
 def run(alice, make_swarm):
     swarm = make_swarm()
     return Run.objects.create(swarm=swarm, owner=alice, task="t", strategy="chat_room", roster=[])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"text": TRICKY, "n": 1, "x": 1.5, "ok": True, "none": None, "list": [1, "a", {"b": []}]},
+        {1: "int keys become strings, as json.dumps makes them"},
+        {"huge": 2**70},  # beyond orjson: json.dumps takes it
+        [],
+        "plain",
+    ],
+)
+def test_json_bytes_means_what_json_dumps_means(value):
+    import json
+
+    assert json.loads(json_bytes(value)) == json.loads(json.dumps(value))
+
+
+def _fields(obj):
+    return {k: v for k, v in obj.__dict__.items() if k != "_state"}
+
+
+@pytest.mark.django_db
+def test_new_row_builds_what_the_model_constructor_builds(run, make_agent):
+    room = Room.objects.create(run=run, name="main")
+    agent = make_agent("w")
+    given = {"run": run, "key": "k", "index": 3, "agent_id": agent.pk, "room": room, "input": TRICKY, "timeout_s": 2.5}
+    fast, slow = new_row(Step, **given), Step(**given)
+    assert _fields(fast) == _fields(slow)
+    assert fast._state.adding and fast._state.db is None
+    assert fast._state.fields_cache == slow._state.fields_cache == {"run": run, "room": room}
+    assert fast.run is run and fast.room is room  # cached: no query
+    assert fast.data == {} and fast.data is not new_row(Step, run=run).data  # a fresh default each time
+    assert _fields(new_row(Step, run=run, room=None)) == _fields(Step(run=run, room=None))
+    with pytest.raises(TypeError, match="unexpected fields: nope"):
+        new_row(Step, run=run, nope=1)
+    insert_rows([fast])
+    assert Step.objects.get(pk=fast.pk).input == TRICKY
+
+
+@pytest.mark.django_db
+def test_new_row_leaves_models_with_init_receivers_to_their_constructor(run):
+    from django.db.models.signals import post_init
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Message)
+    try:
+        message = new_row(Message, run=run, sender="a", content="hi")
+    finally:
+        post_init.disconnect(receiver, sender=Message)
+    assert seen == [message]
+    assert new_row(Message, run=run, sender="a", content="hi") not in seen
 
 
 @pytest.mark.django_db

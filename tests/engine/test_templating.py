@@ -5,7 +5,7 @@ import pytest
 from apps.engine.errors import TemplateError
 from apps.engine.templating import _compile, render
 
-CONTEXT = {"task": "write a poem", "outputs": {"a": "x"}}
+CONTEXT = {"task": "write a poem\r\n{{ not a template }}\n", "outputs": {"a": "x"}, "n": 3, "empty": ""}
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,15 @@ CONTEXT = {"task": "write a poem", "outputs": {"a": "x"}}
         "{{ task }} and more",
         "{% if task %}yes{% endif %}",
         "{# a comment #}text",
+        "{{ task }}",
+        "{{task}}",
+        "{{  task  }}",
+        "{{ empty }}",
+        "{{ n }}",
+        "{{ outputs }}",
+        "{{ task }}\n",
+        "{{- task -}}",
+        "{{ task|upper }}",
     ],
 )
 def test_render_gives_what_jinja_gives(source):

@@ -189,6 +189,7 @@ def test_a_continuation_starts_the_steps_it_queued_without_reading_them_back_yet
     from django.test.utils import CaptureQueriesContext
 
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    monkeypatch.setattr(services, "_claim_at_insert", lambda queued, now: None)  # the queued path
     dispatch = services._dispatch_steps
     taken: list[int] = []
 
@@ -209,3 +210,61 @@ def test_a_continuation_starts_the_steps_it_queued_without_reading_them_back_yet
     # the claim re-checked each row: the step taken meanwhile was left to its taker
     assert parts.get(pk=taken[0]).status == StepStatus.RUNNING
     assert parts.filter(status=StepStatus.SUCCEEDED).count() == WIDTH - 1
+
+
+def _step_sql(queries, start: str) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if q["sql"].startswith(start) and '"runs_step"' in q["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fan_out_this_thread_runs_next_is_inserted_claimed_and_its_results_still_check_the_claim(
+    alice, wide_swarm, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    monkeypatch.setattr(services, "_dispatch_steps", lambda ids, delay_s=0.0: pytest.fail(f"sent {ids}"))
+    remember = services._remember_steps
+    cancelled: list[int] = []
+
+    def remember_then_one_is_cancelled(steps):
+        remember(steps)
+        if len(steps) > 1:  # the fan-out, committed under this thread's claim
+            assert {s.status for s in steps} == {StepStatus.RUNNING} and len({s.claim_token for s in steps}) == 1
+            cancelled.append(steps[0].pk)
+            Step.objects.filter(pk=steps[0].pk).update(status=StepStatus.CANCELLED, claim_token=None)
+
+    monkeypatch.setattr(services, "_remember_steps", remember_then_one_is_cancelled)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    with CaptureQueriesContext(connection) as queries, services.continuing_here():
+        services.begin_run(run.pk)
+    loads = [sql for sql in _step_sql(queries, "SELECT") if '"runs_step"."input"' in sql and '"id" IN (' in sql]
+    assert loads == [], "the steps were read back"
+    claims = [sql for sql in _step_sql(queries, "UPDATE") if '"claim_token" = \'' in sql]
+    assert claims == [], "steps were claimed after their insert"
+    parts = Step.objects.filter(run=run).exclude(key__startswith="join")
+    assert parts.get(pk=cancelled[0]).status == StepStatus.CANCELLED  # its result was not written over it
+    done = parts.filter(status=StepStatus.SUCCEEDED)
+    assert done.count() == WIDTH - 1 and {s.attempts for s in done} == {1}
+    queued = RunEvent.objects.filter(run=run, kind="step.queued").exclude(data__key__startswith="join")
+    assert {e.data["status"] for e in queued} == {StepStatus.RUNNING}  # viewers learn at once they run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_steps_claimed_at_insert_are_given_back_when_the_thread_does_not_get_to_run_them(
+    alice, wide_swarm, monkeypatch
+):
+    from apps.runs import tasks
+
+    sent: list = []
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    monkeypatch.setattr(tasks.execute_steps, "delay", lambda ids: sent.append(list(ids)))
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    with pytest.raises(RuntimeError), services.continuing_here():
+        services.begin_run(run.pk)
+        raise RuntimeError("the task broke after queuing its fan-out")
+    parts = Step.objects.filter(run=run)
+    assert [sorted(batch) for batch in sent] == [sorted(parts.values_list("pk", flat=True))]
+    assert {(s.status, s.claim_token, s.attempts, s.started_at) for s in parts} == {(StepStatus.QUEUED, None, 0, None)}
+    assert services.execute_steps(sent[0]) == WIDTH  # any worker can take them now
