@@ -22,7 +22,7 @@ from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
 from apps.swarms import definitions
 from apps.swarms import services as swarm_services
-from apps.swarms.models import Swarm
+from apps.swarms.access import visible_swarms
 
 from . import serializers as s
 
@@ -130,7 +130,7 @@ class SwarmViewSet(viewsets.ModelViewSet):
     serializer_class = s.SwarmSerializer
 
     def get_queryset(self):
-        return Swarm.objects.filter(owner=self.request.user)
+        return visible_swarms(self.request.user)
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
@@ -188,10 +188,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         payload = s.StartRunSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        swarm = Swarm.objects.filter(owner=request.user, pk=data.pop("swarm")).first()
+        swarm = visible_swarms(request.user).filter(pk=data.pop("swarm")).first()
         if swarm is None:
             raise FieldsError(
-                "Unknown swarm.", fields={"swarm": ["No swarm of yours has this id."]}, code=ErrorCode.INVALID
+                "Unknown swarm.", fields={"swarm": ["No swarm you can see has this id."]}, code=ErrorCode.INVALID
             )
         run = run_services.start_run(swarm=swarm, user=request.user, **data)
         return Response(s.RunSerializer(run).data, status=status.HTTP_201_CREATED)

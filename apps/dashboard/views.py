@@ -28,6 +28,7 @@ from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
 from apps.runs.presenters import human_request_data, message_data, run_data, step_data
 from apps.swarms import definitions
+from apps.swarms.access import visible_swarms
 from apps.swarms.models import Strategy, Swarm
 from apps.swarms.services import create_swarm, update_swarm
 
@@ -35,8 +36,7 @@ from .forms import ImportDefinitionForm, StartRunForm, SwarmForm
 
 
 def _swarms(user):
-    swarms = Swarm.objects.all() if user.is_staff else Swarm.objects.filter(owner=user)
-    return swarms.annotate(member_count=Count("members"))
+    return visible_swarms(user).annotate(member_count=Count("members"))
 
 
 @login_required

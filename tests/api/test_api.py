@@ -143,3 +143,37 @@ def test_the_openapi_schema_and_docs_are_served(api):
     assert {"/api/runs/", "/api/runs/{id}/cancel/", "/api/human-requests/{id}/answer/"} <= set(schema["paths"])
     docs = api.get("/api/docs/")
     assert docs.status_code == 200 and b"cdn" not in docs.content.lower()
+
+
+def test_staff_reach_anyones_swarm_over_the_api_as_on_the_pages(api, alice, bob, django_user_model, make_agent):
+    bobs = make_agent("b1", owner=bob)
+    bobs_client = APIClient()
+    bobs_client.force_authenticate(bob)
+    created = bobs_client.post(
+        "/api/swarms/", {"name": "bobs", "strategy": "chat_room", "members": ["b1"]}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    swarm_id = created.json()["id"]
+
+    assert api.get(f"/api/swarms/{swarm_id}/").status_code == 404  # alice is not staff
+    assert swarm_id not in [row["id"] for row in api.get("/api/swarms/").json()["results"]]
+    refused = api.post("/api/runs/", {"swarm": swarm_id, "task": "x"}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["fields"] == {
+        "swarm": ["No swarm you can see has this id."]
+    }
+
+    admin = django_user_model.objects.create_user(username="admin", password="x", is_staff=True)
+    make_agent("admins-agent", owner=admin)
+    staff = APIClient()
+    staff.force_authenticate(admin)
+    assert swarm_id in [row["id"] for row in staff.get("/api/swarms/").json()["results"]]
+    changed = staff.patch(f"/api/swarms/{swarm_id}/", {"description": "checked by staff"}, format="json")
+    assert changed.status_code == 200, changed.json()
+    # members are still the owner's agents: another user's agent is not one of them
+    foreign = staff.patch(f"/api/swarms/{swarm_id}/", {"members": ["admins-agent"]}, format="json")
+    assert foreign.status_code == 400 and "members" in foreign.json()["error"]["fields"]
+    started = staff.post("/api/runs/", {"swarm": swarm_id, "task": "audit"}, format="json")
+    assert started.status_code == 201, started.json()
+    run = Run.objects.get(pk=started.json()["id"])
+    assert run.swarm_id == swarm_id and run.owner == admin and bobs.owner == bob
+    assert staff.get(f"/api/swarms/{swarm_id}/export/").status_code == 200

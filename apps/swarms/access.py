@@ -1,0 +1,18 @@
+"""Who may see and change which swarms: owners, and staff for everything (as for runs).
+
+The pages and the REST API both read through here, so a staff member can do over the
+API exactly what the swarm pages let them do."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Swarm
+
+
+def visible_swarms(user) -> QuerySet[Swarm]:
+    if not user.is_authenticated:
+        return Swarm.objects.none()
+    if user.is_staff:
+        return Swarm.objects.all()
+    return Swarm.objects.filter(owner=user)
