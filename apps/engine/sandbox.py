@@ -46,7 +46,9 @@ Protection comes in layers, so a gap in one is covered by another:
    adding hooks, rewriting a function's code or defaults). The hook keeps its
    state in default arguments only, so user code has nothing to rewrite.
    A denial raises ``PermissionError`` in the child and is reported to the
-   parent in ``denied``.
+   parent in ``denied``; a blocked module raises ``ModuleNotFoundError``
+   instead, so libraries that treat it as optional (numpy tries ``ctypes``)
+   import and work without it.
 3. **Output.** stdout and stderr are read as they come with a hard byte cap
    each; past it the process group is killed and the result says
    ``truncated`` and ``killed_reason="output_limit"``. The parent never holds

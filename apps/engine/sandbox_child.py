@@ -445,6 +445,7 @@ def _make_guard(scratch: str, readable: list[str], blocked: frozenset[str], emit
         _join="".join,
         _decode=bytes.decode,
         _error=PermissionError,
+        _missing=ModuleNotFoundError,
         _oserror=OSError,
         _attribute_error=AttributeError,
         _write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
@@ -452,6 +453,7 @@ def _make_guard(scratch: str, readable: list[str], blocked: frozenset[str], emit
         _max_reported=MAX_DENIALS_REPORTED,
     ):
         reason = None
+        missing = False  # a blocked module: reported as absent, which libraries know how to live without
         writing = False
         paths = ()  # (path, dir_fd, follow the last symlink)
         if event in _denied or event.startswith(("socket.", "ctypes.", "_ctypes.")):
@@ -461,6 +463,7 @@ def _make_guard(scratch: str, readable: list[str], blocked: frozenset[str], emit
             name = _join((name,)) if _isinstance(name, _str) else ""
             if name in _blocked or name.split(".")[0] in _blocked:
                 reason = "module is blocked in the sandbox"
+                missing = True
             elif args[1] is not None:  # an extension module about to be loaded from this file
                 origin = _join((args[1],)) if _isinstance(args[1], _str) else ""
                 parts = origin.split("/")
@@ -601,6 +604,8 @@ def _make_guard(scratch: str, readable: list[str], blocked: frozenset[str], emit
         if _reported[0] < _max_reported:
             _reported[0] += 1
             _emit("denied", detail + ": " + reason)
+        if missing:
+            raise _missing("sandbox: " + detail + ": " + reason, name=name)
         raise _error("sandbox: " + detail + ": " + reason)
 
     return guard
