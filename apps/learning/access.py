@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from apps.core.access import owned_or_all
+
 from .models import TrainingDataset, TrainingRun
 
 
 def visible_training_runs(user) -> QuerySet[TrainingRun]:
-    if not user.is_authenticated:
-        return TrainingRun.objects.none()
-    return TrainingRun.objects.all() if user.is_staff else TrainingRun.objects.filter(owner=user)
+    return owned_or_all(TrainingRun, user)
 
 
 def visible_datasets(user) -> QuerySet[TrainingDataset]:
-    if not user.is_authenticated:
-        return TrainingDataset.objects.none()
-    return TrainingDataset.objects.all() if user.is_staff else TrainingDataset.objects.filter(owner=user)
+    return owned_or_all(TrainingDataset, user)

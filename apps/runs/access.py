@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from apps.core.access import owned_or_all
+
 from .models import Run
 
 
 def visible_runs(user) -> QuerySet[Run]:
-    if not user.is_authenticated:
-        return Run.objects.none()
-    if user.is_staff:
-        return Run.objects.all()
-    return Run.objects.filter(owner=user)
+    return owned_or_all(Run, user)

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from apps.core.access import owned_or_all
+
 from .models import Swarm
 
 
 def visible_swarms(user) -> QuerySet[Swarm]:
-    if not user.is_authenticated:
-        return Swarm.objects.none()
-    if user.is_staff:
-        return Swarm.objects.all()
-    return Swarm.objects.filter(owner=user)
+    return owned_or_all(Swarm, user)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.core.access import owned_or_all
 from apps.core.errors import Conflict
 
 from . import services
@@ -16,7 +17,7 @@ from .registry import builtin_tools
 
 
 def _visible(user):
-    return MadeTool.objects.all() if user.is_staff else MadeTool.objects.filter(owner=user)
+    return owned_or_all(MadeTool, user)
 
 
 @login_required
