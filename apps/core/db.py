@@ -52,8 +52,11 @@ def new_row(model: type[M], /, **values: Any) -> M:
     obj = model.__new__(model)
     obj._state = state = ModelState()
     row = obj.__dict__
-    for attname, default in defaults:
-        row[attname] = values[attname] if attname in values else default()
+    for attname, default, constant in defaults:
+        if attname in values:
+            row[attname] = values[attname]
+        else:
+            row[attname] = default() if constant is _CALL else constant
     for name, attname, target in relations:
         if name in values:
             related = values[name]
@@ -62,10 +65,18 @@ def new_row(model: type[M], /, **values: Any) -> M:
     return obj
 
 
+_CALL = object()  # a default that must be made anew for each row (a callable: dict, uuid4, now)
+
+
 @cache
 def _row_plan(model: type[Model]) -> tuple[tuple, tuple, frozenset]:
     fields = model._meta.concrete_fields
-    defaults = tuple((f.attname, f.get_default) for f in fields)
+    # A default that is not a callable is the same object for every instance (as in Django's
+    # own get_default), so it is taken once here instead of through get_default per row.
+    defaults = tuple(
+        (f.attname, f.get_default, _CALL if f.has_default() and callable(f.default) else f.get_default())
+        for f in fields
+    )
     relations = tuple((f.name, f.attname, f.target_field.attname) for f in fields if f.is_relation)
     return defaults, relations, frozenset([f.attname for f in fields] + [name for name, *_ in relations])
 
@@ -187,54 +198,130 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Sequence[Sequenc
 
 
 def update_rows(model: type[Model], rows: Sequence[tuple[Any, dict[str, Any]]]) -> None:
-    """UPDATE rows of ``model`` by primary key, each with its own values, in one statement per set
-    of columns: ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL, ``executemany`` elsewhere.
+    """UPDATE rows of ``model`` by primary key, each with its own values (see ``update_rows_if``).
 
     ``rows`` holds ``(pk, {field name: value})``. The caller decides which rows may be written
     (e.g. having locked and checked them); this only writes.
     """
+    _update_rows(model, [(pk, {}, values) for pk, values in rows], outcome=False)
+
+
+def update_rows_if(model: type[Model], rows: Sequence[tuple[Any, dict[str, Any], dict[str, Any]]]) -> set[Any]:
+    """UPDATE rows of ``model`` by primary key, each with its own values, where the row still
+    holds its own ``expected`` values; return the primary keys of the rows written.
+
+    ``rows`` holds ``(pk, {field: expected value}, {field: new value})``: a conditional write
+    (a step's result is written only while the step still holds the claim it ran under) that
+    decides and writes in one statement, without reading the rows first. On PostgreSQL, rows
+    with the same fields go in one ``UPDATE ... FROM unnest(arrays) ... RETURNING``: values
+    the same for every row are sent once, the others as one array per column, bound on the
+    server (the statement text stays small however many rows). Elsewhere, one UPDATE per row.
+    """
+    return _update_rows(model, rows, outcome=True)
+
+
+def _update_rows(model, rows, *, outcome: bool) -> set[Any]:
+    """``update_rows_if``; without ``outcome`` the caller needs no answer, so rows with nothing
+    to check go in one ``executemany`` where the database cannot say row by row."""
     opts = model._meta
     conn = connections[DEFAULT_DB_ALIAS]
+    groups: dict[tuple, list[tuple[Any, dict[str, Any], dict[str, Any]]]] = {}
+    for pk, expected, values in rows:
+        groups.setdefault((tuple(expected), tuple(values)), []).append((pk, expected, values))
+    written: set[Any] = set()
+    for (expected_names, value_names), group in groups.items():
+        expected_fields = [opts.get_field(name) for name in expected_names]
+        value_fields = [opts.get_field(name) for name in value_names]
+        if conn.vendor == "postgresql" and len(group) > 1:
+            written |= _update_by_arrays(conn, opts, expected_fields, value_fields, group)
+        else:
+            written |= _update_one_by_one(conn, opts, expected_fields, value_fields, group, outcome=outcome)
+    return written
+
+
+def _update_one_by_one(conn, opts, expected_fields, value_fields, group, *, outcome: bool) -> set[Any]:
     quote = conn.ops.quote_name
-    table, pk_column = quote(opts.db_table), quote(opts.pk.column)
-    groups: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
-    for pk, values in rows:
-        groups.setdefault(tuple(values), []).append((pk, values))
+    to_db = [(f.name, _db_value(f, conn)) for f in value_fields]
+    sets = ", ".join(f"{quote(f.column)} = %s" for f in value_fields)
+    written = set()
     with conn.cursor() as cursor:
-        for names, group in groups.items():
-            fields = [opts.get_field(name) for name in names]
-            if conn.vendor == "postgresql" and len(group) > 1:
-                _update_from_values(cursor, conn, table, pk_column, opts, fields, group)
-                continue
-            prepare = [(f.name, _db_value(f, conn)) for f in fields]
-            params = [[to_db(values[name]) for name, to_db in prepare] + [pk] for pk, values in group]
-            sql = f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} WHERE {pk_column} = %s"
-            if len(params) == 1:
-                cursor.execute(sql, params[0])
-            else:
-                cursor.executemany(sql, params)
+        if not outcome and not expected_fields and len(group) > 1:
+            params = [[to(values[name]) for name, to in to_db] + [pk] for pk, _expected, values in group]
+            cursor.executemany(f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {quote(opts.pk.column)} = %s", params)
+            return {pk for pk, _expected, _values in group}
+        for pk, expected, values in group:
+            where, params = [f"{quote(opts.pk.column)} = %s"], [to(values[name]) for name, to in to_db] + [pk]
+            for f in expected_fields:
+                if expected[f.name] is None:
+                    where.append(f"{quote(f.column)} IS NULL")
+                else:
+                    where.append(f"{quote(f.column)} = %s")
+                    params.append(_db_value(f, conn)(expected[f.name]))
+            cursor.execute(f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {' AND '.join(where)}", params)
+            if cursor.rowcount:
+                written.add(pk)
+    return written
 
 
-def _update_from_values(cursor, conn, table, pk_column, opts, fields, group) -> None:
-    """One ``UPDATE ... FROM (VALUES ...)``: columns with one value for every row are set once,
-    only the others travel per row (a batch of step results shares most of its columns)."""
+def _same_for_all(group, index: int, name: str) -> bool:
+    first = group[0][index][name]
+    return all(type(row[index][name]) is type(first) and row[index][name] == first for row in group)
+
+
+def _update_by_arrays(conn, opts, expected_fields, value_fields, group) -> set[Any]:
     quote = conn.ops.quote_name
-    shared, varying = [], []
-    for f in fields:
-        first = group[0][1][f.name]
-        same = all(type(v[f.name]) is type(first) and v[f.name] == first for _pk, v in group)
-        (shared if same else varying).append(f)
-    assignments = [f"{quote(f.column)} = %s" for f in shared]
-    params: list[Any] = [_db_value(f, conn)(group[0][1][f.name]) for f in shared]
-    # cast to the bare type: varchar(20) would silently truncate
-    assignments += [f"{quote(f.column)} = v.c{i}::{f.db_type(conn).split('(')[0]}" for i, f in enumerate(varying)]
-    prepare = [(f.name, _db_value(f, conn)) for f in varying]
-    row_sql = "(" + ", ".join(["%s"] * (len(varying) + 1)) + ")"
-    for pk, values in group:
-        params += [to_db(values[name]) for name, to_db in prepare] + [pk]
-    aliases = ", ".join([*(f"c{i}" for i in range(len(varying))), "pk"])
-    cursor.execute(
-        f"UPDATE {table} SET {', '.join(assignments)} FROM (VALUES {', '.join([row_sql] * len(group))})"
-        f" AS v({aliases}) WHERE {table}.{pk_column} = v.pk::{opts.pk.db_type(conn)}",
-        params,
+    table = quote(opts.db_table)
+
+    def base_type(field) -> str:  # varchar(20)[] would silently truncate: cast to the bare type
+        return field.db_type(conn).split("(")[0]
+
+    sets, set_params = [], []
+    where, where_params = [f"{table}.{quote(opts.pk.column)} = v.pk"], []
+    arrays = [("pk", base_type(opts.pk), [pk for pk, _e, _v in group])]
+    for index, fields in ((2, value_fields), (1, expected_fields)):
+        for f in fields:
+            to_db = _db_value(f, conn)
+            if not _same_for_all(group, index, f.name):
+                alias = f"c{len(arrays)}"
+                arrays.append((alias, base_type(f), [to_db(row[index][f.name]) for row in group]))
+                if index == 2:
+                    sets.append(f"{quote(f.column)} = v.{alias}")
+                else:
+                    where.append(f"{table}.{quote(f.column)} IS NOT DISTINCT FROM v.{alias}")
+                continue
+            value = group[0][index][f.name]
+            if index == 2:
+                sets.append(f"{quote(f.column)} = %s")
+                set_params.append(to_db(value))
+            elif value is None:
+                where.append(f"{table}.{quote(f.column)} IS NULL")
+            else:
+                where.append(f"{table}.{quote(f.column)} = %s")
+                where_params.append(to_db(value))
+    unnest = ", ".join(f"%s::{db_type}[]" for _alias, db_type, _values in arrays)
+    sql = (
+        f"UPDATE {table} SET {', '.join(sets)} FROM unnest({unnest}) AS v({', '.join(a for a, *_ in arrays)})"
+        f" WHERE {' AND '.join(where)} RETURNING {table}.{quote(opts.pk.column)}"
     )
+    params = [*set_params, *[values for _a, _t, values in arrays], *where_params]
+    with _server_bound_cursor(conn) as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+@contextmanager
+def _server_bound_cursor(conn):
+    """A cursor of Django's PostgreSQL connection that binds parameters on the server.
+
+    Django's psycopg cursors bind on the client (parameters are quoted into the SQL text in
+    Python, per character); for a few arrays of hundreds of values, sending them apart, in
+    binary, is far cheaper. Wrapped as Django wraps its own, so errors map to Django's and
+    query logging sees it."""
+    import psycopg
+
+    conn.ensure_connection()
+    cursor = conn._prepare_cursor(psycopg.Cursor(conn.connection))
+    try:
+        yield cursor
+    finally:
+        cursor.close()

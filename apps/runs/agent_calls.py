@@ -6,9 +6,13 @@ Celery threads. Slots are reserved before steps are claimed, so a claimed
 step never sits in a queue while its lease runs: a batch larger than the
 free slots is claimed in waves as calls finish.
 
-Pool threads keep no database connection: a call that touched the database
-(a tool, memory recall) closes its connection when it ends, so hundreds of
-concurrent calls never hold hundreds of connections.
+Pool threads keep no database connection: a call that opened one (a tool,
+memory recall) closes it when it ends, so hundreds of concurrent calls never
+hold hundreds of connections.
+
+A call's outcome goes onto the queue its submitter gave (no ``Future`` per
+call): a wide fan-out submits hundreds at once, and the submitter reads them
+back in the order they end.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.db.backends.signals import connection_created
 
 logger = logging.getLogger(__name__)
 
@@ -62,24 +66,39 @@ class AgentCallPool:
         with self._slots:
             return self._free
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        """Run ``fn`` on a pool thread in a slot reserved beforehand; the slot is released when it returns."""
-        future: Future = Future()
-        self._work.put((future, fn, args, kwargs))
-        return future
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, done: queue.SimpleQueue, tag: Any = None, **kwargs: Any
+    ) -> None:
+        """Run ``fn`` on a pool thread in a slot reserved beforehand. When it returns, the slot
+        is released and ``(tag, result, None)`` (or ``(tag, None, exception)``) put on ``done``."""
+        self._work.put((done, tag, fn, args, kwargs))
 
     def _serve(self) -> None:
         while True:
-            future, fn, args, kwargs = self._work.get()
+            done, tag, fn, args, kwargs = self._work.get()
+            result, error = None, None
             try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(fn(*args, **kwargs))
-                    except BaseException as exc:
-                        future.set_exception(exc)
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                error = exc
             finally:
-                connections.close_all()  # pool threads hold no connection between calls
+                if getattr(_opened, "connection", False):  # pool threads hold no connection between calls
+                    _opened.connection = False
+                    connections.close_all()
                 self.release(1)
+            done.put((tag, result, error))
+
+
+_opened = threading.local()  # whether this thread opened a database connection since it last closed
+
+
+def _note_connection(sender, connection, **kwargs) -> None:
+    _opened.connection = True
+
+
+# Closing every alias after each call cost more than many calls' own Python (Django's
+# connection handler looks each alias up in an asgiref local); most calls never open one.
+connection_created.connect(_note_connection, dispatch_uid="swarmweb-agent-call-pool-connections")
 
 
 _pool: AgentCallPool | None = None

@@ -41,9 +41,8 @@ class EventLog:
             now = timezone.now()
             rows = [(self.run.pk, seq, kind, Jsonb(data, dumps=json_bytes), now) for seq, kind, data in self.pending]
             copy_rows(RunEvent, ["run_id", "seq", "kind", "data", "created_at"], rows)
-            messages = [
-                {"seq": seq, "kind": kind, "data": data, "at": now.isoformat()} for seq, kind, data in self.pending
-            ]
+            at = now.isoformat()
+            messages = [{"seq": seq, "kind": kind, "data": data, "at": at} for seq, kind, data in self.pending]
         else:
             events = [RunEvent(run=self.run, seq=seq, kind=kind, data=data) for seq, kind, data in self.pending]
             RunEvent.objects.bulk_create(events)

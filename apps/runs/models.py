@@ -239,7 +239,12 @@ class RunEvent(models.Model):
     """An entry of a run's append-only event log. ``seq`` counts from 1 per run."""
 
     # Indexed by the unique (run, seq) constraint, which also serves lookups by run alone.
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # No foreign-key constraint in the database: the log is written only by ``EventLog``, for a
+    # run whose row that transaction holds locked, so the run exists; and deleting a run still
+    # deletes its events (Django's cascade). A wide run appends hundreds of events per
+    # transaction, and the check per row was a third of the time to write and commit them
+    # (400 events: about 9.5 ms with it, 5.5 without).
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False)
     seq = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=40, choices=[(k.value, k.value) for k in EventKind])
     data = models.JSONField(default=dict)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -28,13 +29,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from apps.agents.governance import check_may_act
 from apps.agents.models import Agent
-from apps.core.db import insert_rows, new_row, update_rows
+from apps.core.db import insert_rows, new_row, update_rows, update_rows_if
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.executor import run_agent_step
@@ -865,7 +866,11 @@ def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
     """The agent call itself, with memory recall, token streaming and the run's tools."""
     step = prepared.step
     recalled = _recall(step)
-    request = replace(prepared.request, input=_with_memories(prepared.request.input, recalled))
+    request = (
+        replace(prepared.request, input=_with_memories(prepared.request.input, recalled))
+        if recalled
+        else prepared.request
+    )
     if prepared.instant:
         return _noting_recall(run_agent_step(prepared.spec, request), recalled)
     relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
@@ -881,18 +886,21 @@ def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
     return _noting_recall(result, recalled)
 
 
-def _linger(done: set[Future], running: dict[Future, Any]) -> set[Future]:
+def _linger(first: tuple, finished: queue.SimpleQueue, running: int) -> list[tuple]:
     """Group commit delay: once a result is in, keep collecting the calls that finish right
     behind it (a fan-out's calls end together) while they keep coming, ``RECORD_QUIET_S``
-    apart at most, for ``RECORD_LINGER_S`` in all, so one transaction records them all."""
-    waiting = {future for future in running if future not in done}
+    apart at most, for ``RECORD_LINGER_S`` in all, so one transaction records them all.
+
+    ``finished`` receives each call's outcome as it ends, so collecting n results costs n
+    queue reads (``concurrent.futures.wait`` on the calls still running would install and
+    remove a waiter on every one of them for each result: quadratic in a wide fan-out)."""
+    done = [first]
     deadline = time.monotonic() + RECORD_LINGER_S
-    while done and waiting and (left := deadline - time.monotonic()) > 0:
-        more, _ = wait(waiting, timeout=min(RECORD_QUIET_S, left), return_when=FIRST_COMPLETED)
-        if not more:
+    while len(done) < running and (left := deadline - time.monotonic()) > 0:
+        try:
+            done.append(finished.get(timeout=min(RECORD_QUIET_S, left)))
+        except queue.Empty:
             break
-        done |= more
-        waiting -= more
     return done
 
 
@@ -901,7 +909,8 @@ def _run_on_pool(ready: list[_Prepared], *, stream: bool, claimed: bool = False)
     record results as they finish."""
     pool = agent_call_pool()
     todo = deque(ready)
-    running: dict[Future, _Prepared] = {}
+    running = 0
+    finished_calls: queue.SimpleQueue = queue.SimpleQueue()  # (prepared, result, error) as each call ends
     outcome: dict[int, bool] = {}
     while todo or running:
         if todo:
@@ -912,20 +921,24 @@ def _run_on_pool(ready: list[_Prepared], *, stream: bool, claimed: bool = False)
                 pool.release(slots - len(taken))
                 for prepared in wave:
                     if prepared.step.pk in taken:
-                        running[pool.submit(_call_agent, prepared, stream=stream)] = prepared
+                        pool.submit(_call_agent, prepared, stream=stream, done=finished_calls, tag=prepared)
+                        running += 1
                     else:
                         outcome[prepared.step.pk] = False  # taken or finished meanwhile
         if running:
-            done, _ = wait(list(running), timeout=0.05 if todo else None, return_when=FIRST_COMPLETED)
-            done = _linger(done, running)
+            try:  # while steps wait for slots, look again every 50 ms
+                first = finished_calls.get(timeout=0.05 if todo else None)
+            except queue.Empty:
+                continue
+            done = _linger(first, finished_calls, running)
+            running -= len(done)
             finished = []
-            for future in done:
-                prepared = running.pop(future)
-                try:
-                    result = future.result()
-                except Exception as exc:  # a bug around the call; the provider's own errors are results
-                    logger.exception("Step %s: the agent call crashed", prepared.step.pk)
-                    result = StepResult(StepOutcome.ERROR, error=f"Internal error: {type(exc).__name__}: {exc}")
+            for prepared, result, error in done:
+                if error is not None and not isinstance(error, Exception):
+                    raise error
+                if error is not None:  # a bug around the call; the provider's own errors are results
+                    logger.error("Step %s: the agent call crashed", prepared.step.pk, exc_info=error)
+                    result = StepResult(StepOutcome.ERROR, error=f"Internal error: {type(error).__name__}: {error}")
                 finished.append(Completion(prepared.step, result, prepared.step.claim_token))
             with _then_continuing() if not (todo or running) else nullcontext():
                 outcome.update(_complete_all(finished))
@@ -1244,8 +1257,11 @@ def _record_completions(run: Run, completions: Sequence[Completion], log: EventL
 def _write_results(completions: Sequence[Completion], now) -> list[bool]:
     """Write each result whose step is still in the state its completion expects; which were written.
 
-    One completion: one conditional UPDATE. Several: one locked read of their rows
-    to decide, then one UPDATE for all that hold (a duplicate in the batch loses)."""
+    One completion: one conditional UPDATE. Several that ran under claims (a batch of
+    results, the common case) on PostgreSQL: one conditional UPDATE for all
+    (``update_rows_if``). Others (cancellations, steps recorded without a claim, a step
+    twice in the batch, SQLite): one locked read of their rows to decide, then one UPDATE
+    for all that hold (a duplicate loses)."""
     if len(completions) == 1:
         (completion,) = completions
         fields = _result_fields(completion.result, now)
@@ -1264,6 +1280,20 @@ def _write_results(completions: Sequence[Completion], now) -> list[bool]:
         for name, value in fields.items():
             setattr(completion.step, name, value)
         return [True]
+    all_claimed = all(c.token is not None and not c.outstanding for c in completions)
+    distinct = len({c.step.pk for c in completions}) == len(completions)
+    # (On SQLite, a statement per row either way: there the locked read and executemany is cheaper.)
+    if connection.vendor == "postgresql" and all_claimed and distinct:
+        writes = [
+            (c.step.pk, {"status": StepStatus.RUNNING, "claim_token": c.token}, _result_fields(c.result, now))
+            for c in completions
+        ]
+        written = update_rows_if(Step, writes)
+        for completion, (pk, _expected, fields) in zip(completions, writes, strict=True):
+            if pk in written:
+                for name, value in fields.items():
+                    setattr(completion.step, name, value)
+        return [c.step.pk in written for c in completions]
     rows = {
         pk: (status, token, attempts)
         for pk, status, token, attempts in Step.objects.select_for_update()

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.core.db import COPY_FROM_ROWS, insert_rows, json_bytes, new_row, update_rows
+from apps.core.db import COPY_FROM_ROWS, insert_rows, json_bytes, new_row, update_rows, update_rows_if
 from apps.runs.models import Message, Room, Run, RunEvent, Step
 
 TRICKY = "quotes ' \" \\ back\\slash, tab\t, newline\n, unicode ✓ 🐝, percent %s %(x)s, null-ish NULL"
@@ -145,3 +145,43 @@ def test_update_rows_does_not_truncate_silently(run, make_agent):
         pytest.skip("SQLite does not enforce column lengths")
     with pytest.raises(DataError), transaction.atomic():
         update_rows(Step, [(step.pk, {"status": too_long}), (other.pk, {"status": "queued"})])
+
+
+@pytest.mark.django_db
+def test_update_rows_if_writes_only_rows_that_still_hold_their_expected_values(run, make_agent):
+    import uuid
+
+    agent = make_agent("w")
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    steps = [
+        Step(run=run, key=f"k{i}", index=i + 1, agent=agent, agent_name="w", input="in", status="running")
+        for i in range(6)
+    ]
+    for i, step in enumerate(steps):
+        step.claim_token = theirs if i == 2 else mine  # step 2 was claimed again by another worker
+    steps[4].status = "cancelled"  # and step 4 was cancelled meanwhile
+    insert_rows(steps)
+    rows = [
+        (
+            step.pk,
+            {"status": "running", "claim_token": mine if i != 5 else step.claim_token},
+            {"status": "succeeded", "output": f"{TRICKY} {i}", "data": {"i": i}, "claim_token": None},
+        )
+        for i, step in enumerate(steps)
+    ]
+    written = update_rows_if(Step, rows)
+    assert written == {steps[i].pk for i in (0, 1, 3, 5)}
+    for i, step in enumerate(steps):
+        stored = Step.objects.get(pk=step.pk)
+        if step.pk in written:
+            assert (stored.status, stored.output, stored.data, stored.claim_token) == (
+                "succeeded",
+                f"{TRICKY} {i}",
+                {"i": i},
+                None,
+            )
+        else:
+            assert stored.status == step.status and stored.claim_token == step.claim_token and stored.output == ""
+    # a row expected to hold NULL, and a single row (one statement, not arrays)
+    assert update_rows_if(Step, [(steps[0].pk, {"claim_token": None}, {"error": "e"})]) == {steps[0].pk}
+    assert update_rows_if(Step, [(steps[2].pk, {"claim_token": None}, {"error": "e"})]) == set()

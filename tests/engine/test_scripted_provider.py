@@ -60,3 +60,28 @@ def test_scripted_agents_are_instant_unless_a_reply_waits():
     assert not provider.is_instant({"replies": ["a"], "delay_ms": 100})
     assert not provider.is_instant({"replies": [{"content": "b", "delay_ms": 5}]})
     assert not provider.is_instant({"rules": [{"match": "x", "reply": {"content": "y", "delay_ms": 5}}]})
+
+
+def test_a_config_is_parsed_once_per_content_and_a_changed_one_again(monkeypatch):
+    from apps.engine.providers.scripted import ScriptedProvider
+
+    parsed: list[dict] = []
+    parse = ScriptedProvider.parse_config
+
+    def counting(self, config):
+        parsed.append(dict(config))
+        return parse(self, config)
+
+    monkeypatch.setattr(ScriptedProvider, "parse_config", counting)
+    config = {"replies": ["first {{ input }}"], "cycle": True, "tokens_per_call": 7}
+    spec = AgentSpec(name="bot", provider=ProviderKind.SCRIPTED, config=config)
+    assert [reply(spec, f"x{i}", call_index=i).content for i in range(3)] == ["first x0", "first x1", "first x2"]
+    same = AgentSpec(name="bot", provider=ProviderKind.SCRIPTED, config={**config})  # equal content, another dict
+    assert reply(same).usage.completion_tokens == 7
+    assert len(parsed) == 1
+    config["replies"] = ["changed"]  # the same dict, edited: its content is the key, so it is parsed again
+    assert reply(spec).content == "changed" and len(parsed) == 2
+    broken = scripted(replies="not a list")
+    for _ in range(2):  # a config that fails is never remembered
+        assert reply(broken).outcome is StepOutcome.ERROR
+    assert len(parsed) == 4

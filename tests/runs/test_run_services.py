@@ -38,6 +38,16 @@ def test_the_event_log_is_gapless_and_ordered(alice, make_swarm):
     assert kinds.count("step.finished") == 3
 
 
+def test_deleting_a_run_deletes_its_event_log_though_the_database_does_not_check_the_link(alice, make_swarm):
+    swarm = make_swarm(strategy_config={"max_turns": 2})
+    run = drive(services.start_run(swarm=swarm, task="x", user=alice))
+    other = drive(services.start_run(swarm=swarm, task="y", user=alice))
+    assert RunEvent.objects.filter(run=run).exists()
+    run.delete()
+    assert not RunEvent.objects.filter(run_id=run.pk).exists()
+    assert RunEvent.objects.filter(run=other).count() == other.event_seq
+
+
 def test_a_step_result_is_recorded_exactly_once(alice, make_swarm):
     run = services.start_run(swarm=make_swarm(strategy_config={"max_turns": 2}), task="x", user=alice)
     services.begin_run(run.pk)

@@ -1,5 +1,7 @@
 """Wide fan-outs: steps dispatched in batches, called concurrently on the agent-call pool, recorded together."""
 
+import threading
+
 import pytest
 from django.test.utils import override_settings
 
@@ -82,12 +84,28 @@ def test_a_batch_larger_than_the_pool_is_claimed_in_waves(begun_wide, monkeypatc
 
     monkeypatch.setattr(agent_calls, "_pool", agent_calls.AgentCallPool(8))
     monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
+    lock, calls = threading.Lock(), {"now": 0, "most": 0}
+    call_agent = services._call_agent
+
+    def counting(prepared, **kwargs):
+        with lock:
+            calls["now"] += 1
+            calls["most"] = max(calls["most"], calls["now"])
+        try:
+            return call_agent(prepared, **kwargs)
+        finally:
+            with lock:
+                calls["now"] -= 1
+
+    monkeypatch.setattr(services, "_call_agent", counting)
     run = begun_wide
     ids = list(Step.objects.filter(run=run).values_list("pk", flat=True))
     assert services.execute_steps(ids) == WIDTH
     steps = sorted(Step.objects.filter(pk__in=ids), key=lambda s: s.started_at)
-    # at most 8 calls at a time: the 9th step was claimed only after a call of the first wave ended
-    assert steps[8].started_at >= min(s.finished_at for s in steps[:8])
+    # at most 8 calls at a time (a slot comes free when its call ends, which may be before
+    # that call's result is recorded), and the later steps were claimed in later waves
+    assert calls["most"] == 8
+    assert steps[8].started_at > steps[0].started_at
     assert all(s.status == StepStatus.SUCCEEDED for s in steps)
     assert agent_calls._pool.free == 8  # every slot given back
 
@@ -241,7 +259,8 @@ def test_a_fan_out_this_thread_runs_next_is_inserted_claimed_and_its_results_sti
         services.begin_run(run.pk)
     loads = [sql for sql in _step_sql(queries, "SELECT") if '"runs_step"."input"' in sql and '"id" IN (' in sql]
     assert loads == [], "the steps were read back"
-    claims = [sql for sql in _step_sql(queries, "UPDATE") if '"claim_token" = \'' in sql]
+    # a claim sets a token; a result's write sets none and checks the claim in its WHERE
+    claims = [sql for sql in _step_sql(queries, "UPDATE") if '"claim_token" = \'' in sql.split(" WHERE ")[0]]
     assert claims == [], "steps were claimed after their insert"
     parts = Step.objects.filter(run=run).exclude(key__startswith="join")
     assert parts.get(pk=cancelled[0]).status == StepStatus.CANCELLED  # its result was not written over it

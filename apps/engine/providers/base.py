@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import orjson
 
 from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest, Usage
@@ -42,3 +46,33 @@ class Provider(Protocol):
     ) -> Reply:
         """Produce the agent's reply, calling ``tools`` if it needs to; raise ``ProviderError`` on failure."""
         ...
+
+
+_PARSED_CACHE_SIZE = 256
+_parsed: OrderedDict[tuple[type, bytes], Any] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def parsed_config(provider: Provider, config: Mapping[str, Any]) -> Any:
+    """``provider.parse_config(config)``, remembered by the config's content.
+
+    A provider parses its agent's config on every reply; a wide fan-out makes hundreds of
+    replies of one agent at once, each on its own thread, where that parse was most of the
+    Python a call runs before it waits. Parsed configs are immutable values, so one serves
+    every reply whose config has the same content (the key is its JSON, keys sorted).
+    A config that raises is not remembered; one that is not JSON is parsed every time.
+    """
+    try:
+        key = (type(provider), orjson.dumps(config, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        return provider.parse_config(config)
+    with _parsed_lock:
+        if (found := _parsed.get(key)) is not None:
+            _parsed.move_to_end(key)
+            return found
+    parsed = provider.parse_config(config)
+    with _parsed_lock:
+        _parsed[key] = parsed
+        if len(_parsed) > _PARSED_CACHE_SIZE:
+            _parsed.popitem(last=False)
+    return parsed

@@ -38,7 +38,7 @@ from ..config import ConfigReader
 from ..errors import AgentConfigError, ProviderError, ProviderTimeout
 from ..tools import ToolCall, ToolHost, ToolResult, ToolSpec
 from ..values import AgentSpec, StepRequest, Usage
-from .base import Reply, TokenSink
+from .base import Reply, TokenSink, parsed_config
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class OpenAICompatibleProvider:
     def reply(
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
     ) -> Reply:
-        config = self.parse_config(spec.config)
+        config = parsed_config(self, spec.config)
         headers = {"Content-Type": "application/json"}
         if config.api_key_env:
             key = os.environ.get(config.api_key_env)

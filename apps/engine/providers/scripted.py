@@ -32,7 +32,7 @@ from ..config import ConfigReader
 from ..errors import AgentConfigError, ConfigError, EngineError, ProviderError
 from ..tools import NoTools, ToolCall, ToolHost
 from ..values import AgentSpec, StepRequest, Usage
-from .base import Reply, TokenSink
+from .base import Reply, TokenSink, parsed_config
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class ScriptedProvider:
     def reply(
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
     ) -> Reply:
-        config = self.parse_config(spec.config)
+        config = parsed_config(self, spec.config)
         chosen = self.choose(config, request)
         delay_ms = chosen.delay_ms if chosen.delay_ms is not None else config.delay_ms
         if delay_ms:

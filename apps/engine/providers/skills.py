@@ -16,7 +16,7 @@ from ..judging import RuleMode, check
 from ..sandbox import run_python
 from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest
-from .base import Reply, TokenSink
+from .base import Reply, TokenSink, parsed_config
 
 
 class SkillName(StrEnum):
@@ -100,7 +100,7 @@ class SkillProvider:
     def reply(
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
     ) -> Reply:
-        config = self.parse_config(spec.config)
+        config = parsed_config(self, spec.config)
         handler = getattr(self, f"_{config.skill.value}")
         return handler(config, spec, request)
 

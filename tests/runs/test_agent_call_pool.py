@@ -1,0 +1,50 @@
+"""The agent-call pool: outcomes onto the submitter's queue, slots given back, no connection kept."""
+
+import queue
+
+import pytest
+from django.db import connection, connections
+
+from apps.runs.agent_calls import AgentCallPool
+
+
+def _outcomes(done: queue.SimpleQueue, n: int) -> dict:
+    return {tag: (result, error) for tag, result, error in (done.get(timeout=10) for _ in range(n))}
+
+
+def test_each_call_reports_its_result_or_its_error_with_its_tag_and_gives_its_slot_back():
+    pool = AgentCallPool(4)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    assert pool.reserve(3, wait=True) == 3 and pool.free == 1
+
+    def boom():
+        raise ValueError("no")
+
+    pool.submit(lambda x, y=0: x + y, 1, y=2, done=done, tag="add")
+    pool.submit(boom, done=done, tag="boom")
+    pool.submit(str.upper, "ok", done=done, tag="upper")
+    outcomes = _outcomes(done, 3)
+    assert outcomes["add"] == (3, None) and outcomes["upper"] == ("OK", None)
+    result, error = outcomes["boom"]
+    assert result is None and isinstance(error, ValueError)
+    assert pool.free == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_that_opened_a_database_connection_closes_it_when_it_ends():
+    pool = AgentCallPool(1)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+
+    def query():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return connections["default"]  # this thread's own wrapper (the proxy would resolve in the caller)
+
+    for _ in range(2):  # the second call opens a fresh one, and closes it too
+        pool.reserve(1, wait=True)
+        pool.submit(query, done=done, tag="q")
+        ((_tag, wrapper, error),) = [done.get(timeout=10)]
+        assert error is None and wrapper.connection is None
+    pool.reserve(1, wait=True)
+    pool.submit(lambda: connection.connection, done=done, tag="idle")  # a call without a query
+    assert done.get(timeout=10)[1:] == (None, None)
