@@ -44,6 +44,36 @@ def fresh_owner(username: str):
     return owner
 
 
+def waiting_workflows(owner, *, wait_ms: int, layers: int = 1, **widths: int) -> dict:
+    """HEIST swarms of ``owner`` by name (``wide=200, chain=1``), each ``layers`` layers of
+    ``width`` nodes that depend on every node of the layer before, every node run by one
+    scripted agent that waits ``wait_ms`` (simulated I/O)."""
+    from apps.agents.services import create_agent
+    from apps.swarms.services import create_swarm
+
+    waiter = create_agent(
+        owner=owner,
+        name="waiter",
+        provider="scripted",
+        config={"replies": ["ok"], "cycle": True, "delay_ms": wait_ms},
+    )
+    swarms = {}
+    for name, width in widths.items():
+        nodes = []
+        for layer in range(layers):
+            previous = [f"n{layer - 1}-{i}" for i in range(width)] if layer else []
+            nodes += [{"name": f"n{layer}-{i}", "agent": "waiter", "depends_on": previous} for i in range(width)]
+        swarms[name] = create_swarm(
+            owner=owner,
+            name=name,
+            strategy="heist",
+            members=[waiter],
+            strategy_config={"nodes": nodes},
+            max_steps=len(nodes) + 10,
+        )
+    return swarms
+
+
 def _vacuum() -> None:
     """Start every bench from the same state of the run tables: without this, the dead rows left
     by earlier benches (each step row is rewritten twice) slow the next one until autovacuum
@@ -67,6 +97,22 @@ def percentile(values: list[float], p: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def cpu_probe_ms(rounds: int = 3) -> float:
+    """How fast this machine runs Python right now: the best of ``rounds`` timings of a fixed
+    pure-Python loop. This VM's speed swings widely (a loop like this one took 1.7 times as
+    long twenty minutes apart), and CPU-bound parts of a bench swing with it; printed beside
+    results so that a slow hour shows as one."""
+    import time
+
+    best = float("inf")
+    for _ in range(rounds):
+        t0, total = time.perf_counter(), 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
 
 
 def record(bench: str, markdown: str) -> None:
