@@ -11,6 +11,12 @@
   var shape = "";
   var nodesByName = {};
   var edges = [];
+  var seen = {}; // node name -> the statuses this page has shown it in, in order
+
+  function remember(name, status) {
+    var trail = seen[name] || (seen[name] = []);
+    if (trail[trail.length - 1] !== status) trail.push(status);
+  }
 
   function snapshot() {
     var el = document.getElementById("dag-state");
@@ -32,6 +38,7 @@
       "<h3>" + escapeText(node.name) + "</h3>" +
       "<p><b>Status:</b> " + escapeText(node.status) + " · <b>agent:</b> " + escapeText(node.agent) +
       " · <b>attempt:</b> " + (node.attempt + 1) + (node.agent_index ? " (fallback " + node.agent_index + ")" : "") + "</p>" +
+      ((seen[name] || []).length > 1 ? "<p><b>Seen:</b> " + escapeText(seen[name].join(" → ")) + "</p>" : "") +
       (node.step ? "<p><b>Step:</b> " + escapeText(node.step) + "</p>" : "") +
       (node.output ? "<h4>Output</h4><pre>" + escapeText(node.output) + "</pre>" : "") +
       (node.errors && node.errors.length ? "<h4>Errors</h4><pre>" + escapeText(node.errors.join("\n")) + "</pre>" : "");
@@ -75,12 +82,16 @@
     data.nodes.forEach(function (n) {
       var node = cy.getElementById(n.name);
       node.data("status", n.status);
+      remember(n.name, n.status);
       node.style("background-color", COLORS[n.status] || "#ced4da");
     });
   }
 
   window.swarmDag = {
     status: function (name) { return cy ? cy.getElementById(name).data("status") : null; },
+    // Every status a node has shown on this page, so a short-lived one (a
+    // first attempt that fails fast, a replayed burst) is not lost to the eye.
+    history: function (name) { return (seen[name] || []).slice(); },
     color: function (name) { return cy ? cy.getElementById(name).style("background-color") : null; },
     colors: COLORS,
     show: showDetail

@@ -128,9 +128,11 @@ def test_a_person_answers_a_request_and_the_run_resumes_live(page):
 def test_a_workflow_node_changes_colour_live_as_it_retries_and_falls_back(
     page, live_server_url, alice, make_agent, make_swarm
 ):
+    # The first attempt lasts long enough (2.5 s) that the page, however slowly
+    # it loads, first draws the node as running rather than already retrying.
     agents = [
-        make_agent("flaky", config={"replies": [{"error": "upstream down"}], "cycle": True, "delay_ms": 600}),
-        make_agent("steady", config={"replies": ["fetched"], "delay_ms": 600}),
+        make_agent("flaky", config={"replies": [{"error": "upstream down"}], "cycle": True, "delay_ms": 2500}),
+        make_agent("steady", config={"replies": ["fetched"], "delay_ms": 300}),
         make_agent("summer", provider="skill", config={"skill": "echo", "template": "summary of {{ input }}"}),
     ]
     nodes = [
@@ -149,11 +151,13 @@ def test_a_workflow_node_changes_colour_live_as_it_retries_and_falls_back(
         page.wait_for_function("window.swarmDag && window.swarmDag.status('fetch') === 'running'", timeout=15_000)
     except Exception:
         page.screenshot(path="/tmp/dag_fail.png")
-        raise AssertionError(f"console: {console}")
+        seen = page.evaluate("window.swarmDag && window.swarmDag.history('fetch')")
+        raise AssertionError(f"statuses seen: {seen}, console: {console}")
     running = page.evaluate("window.swarmDag.color('fetch')")
-    page.wait_for_function("window.swarmDag.status('fetch') === 'retrying'", timeout=15_000)
-    page.wait_for_function("window.swarmDag.status('fetch') === 'fallback'", timeout=15_000)
-    page.wait_for_function("window.swarmDag.status('sum') === 'done'", timeout=15_000)
+    # Each status change arrives as its own websocket message, so the page's
+    # trail of statuses holds the short-lived ones too (polling could miss them).
+    page.wait_for_function("window.swarmDag.status('sum') === 'done'", timeout=20_000)
+    assert page.evaluate("window.swarmDag.history('fetch')") == ["running", "retrying", "fallback", "done"]
     done = page.evaluate("window.swarmDag.color('fetch')")
     assert running != done and done == "rgb(55,178,77)"
     page.evaluate("window.swarmDag.show('fetch')")
