@@ -70,15 +70,15 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
+
+from . import sandbox_child  # imported for its command line; importing it also caches its bytecode
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,6 @@ SCRATCH_MB = 64
 """Size of the scratch tmpfs, where the mount namespace is available."""
 MAX_OPEN_FILES = 64
 MAX_PROCESSES = 16
-CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
 _READ_SIZE = 64 * 1024
 _CONTROL_CAP = MAX_RESULT_BYTES + 64 * 1024
 
@@ -366,7 +365,7 @@ def _run(header: dict, stdin: bytes, timeout_s: float, memory_mb: int, cpu_s: fl
     env = {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", str(CHILD_SCRIPT), "setup", json.dumps(config)],
+            sandbox_child.command("setup", config),
             cwd=scratch,
             env=env,
             stdin=subprocess.PIPE,

@@ -284,6 +284,26 @@ def test_the_minimal_root_shows_only_what_python_needs(secret):
     assert result.stdout == "[]\nTrue\n", result.stderr
 
 
+def test_the_child_starts_from_its_cached_bytecode_and_cannot_import_itself():
+    from apps.engine import sandbox_child
+
+    cached = importlib.util.cache_from_source(sandbox_child.__file__)
+    assert Path(cached).exists()  # importing it (the parent does) wrote its bytecode
+    result = run(
+        f"""
+        import os, sys
+        print(os.path.exists({cached!r}), "sandbox_child" in sys.modules)
+        try:
+            import sandbox_child
+        except ImportError as exc:
+            print(type(exc).__name__)
+        """
+    )
+    skip_without_mount_namespace(result)
+    # the minimal root binds the bytecode next to the source, so the run stage doesn't compile it
+    assert result.stdout == "True False\nModuleNotFoundError\n", result.stderr
+
+
 @pytest.mark.skipif(not Path("/etc/shadow").exists(), reason="there is no /etc/shadow here")
 def test_etc_shadow_cannot_be_read():
     result = run("print(open('/etc/shadow').read())")
