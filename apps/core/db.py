@@ -94,7 +94,8 @@ def insert_rows(objs: Sequence[Model]) -> None:
     for a few hundred rows: the ids are taken from the table's sequence first
     (one round trip), then the rows are streamed with them. Instances are
     prepared as ``save`` would (``pre_save``: auto timestamps) and come back
-    saved. Other databases, and a handful of rows, use ``bulk_create``.
+    saved. Other databases, and a handful of rows, use ``bulk_create``. Keys given beforehand
+    (``allocate_ids``) are kept.
     """
     if not objs:
         return
@@ -108,11 +109,9 @@ def insert_rows(objs: Sequence[Model]) -> None:
     quote = conn.ops.quote_name
     table = quote(opts.db_table)
     with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [opts.db_table, opts.pk.column, len(objs)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
+        ids = [obj.pk for obj in objs]
+        if None in ids:
+            ids = _next_ids(cursor, opts, len(objs))
         now = timezone.now()
         for f in fields:  # what pre_save does for new rows, with one timestamp for the batch
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
@@ -132,6 +131,34 @@ def insert_rows(objs: Sequence[Model]) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = conn.alias
+
+
+def allocate_ids(objs: Sequence[Model]) -> bool:
+    """Give new instances of one model their primary keys before they are inserted, where the
+    database hands out keys ahead of rows (PostgreSQL's sequences); return whether it did.
+
+    ``insert_rows`` then inserts them with these keys. For work that must name rows about to
+    be written (a fan-out's agent calls start while their step rows are being inserted).
+    Elsewhere nothing is allocated and the keys come from the insert, as usual.
+    """
+    if not objs:
+        return True
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        return False
+    with conn.cursor() as cursor:
+        ids = _next_ids(cursor, type(objs[0])._meta, len(objs))
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+    return True
+
+
+def _next_ids(cursor, opts, count: int) -> list[int]:
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [opts.db_table, opts.pk.column, count],
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 # Field types whose Python values the driver takes as they are (Field.get_db_prep_save would

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from apps.agents.governance import check_may_act
 from apps.agents.models import Agent
-from apps.core.db import insert_rows, new_row, update_rows, update_rows_if
+from apps.core.db import allocate_ids, insert_rows, new_row, update_rows, update_rows_if
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.executor import run_agent_step
@@ -75,6 +75,7 @@ OUTSTANDING = (StepStatus.QUEUED, StepStatus.RUNNING)
 # Group commit delay of a batch's results: see _linger.
 RECORD_QUIET_S = 0.003
 RECORD_LINGER_S = 0.025
+EARLY_START_WAIT_S = 0.05  # see _start_calls_early
 
 
 def _conf(name: str) -> int:
@@ -131,7 +132,7 @@ def continuing_here() -> Iterator[None]:
         yield
         return
     _continuation.chain, _continuation.left, _continuation.known = deque(), CONTINUE_AT_MOST, {}
-    _continuation.last = False
+    _continuation.last, _continuation.early = False, {}
     try:
         yield
         while _continuation.chain:
@@ -140,7 +141,10 @@ def continuing_here() -> Iterator[None]:
             _execute(batch, stream=True, pooled=len(batch) > 1, known=known, claimed=token)
     finally:
         leftover = list(_continuation.chain)
-        _continuation.chain = _continuation.known = None
+        # Calls started early (_start_calls_early) for a transaction that rolled back run out on
+        # the pool unrecorded: their steps were never written. Those of a chain cut short run
+        # out too, while their steps, given back below, run again wherever they are sent.
+        _continuation.chain = _continuation.known = _continuation.early = None
         for batch, token in leftover:  # a chain cut short by an error: those steps still go out
             if token is not None:
                 _unclaim(batch, token)
@@ -190,6 +194,88 @@ def _claim_at_insert(queued: Sequence[tuple[Step, float]], now) -> uuid.UUID | N
         step.status, step.claim_token, step.attempts = StepStatus.RUNNING, token, 1
         step.started_at, step.lease_expires_at = now, lease
     return token
+
+
+@dataclass(frozen=True)
+class _EarlyCalls:
+    """A fan-out's agent calls started before its rows were committed (``_start_calls_early``)."""
+
+    ready: list[_Prepared]
+    finished: queue.SimpleQueue  # (prepared, result, error) as each call ends
+
+
+def _start_calls_early(steps: list[Step], claim: uuid.UUID) -> None:
+    """Start the agent calls of a fan-out this thread claimed at insert (``_claim_at_insert``)
+    while the transaction that writes their rows is still open.
+
+    Writing a wide fan-out (its step rows, their events, the run's state) and committing it
+    takes tens of milliseconds; the calls, which mostly wait on their models, need none of
+    it. So they start first, under primary keys allocated for their rows, and the
+    continuation that runs the batch after the commit only collects their results. Nothing
+    is recorded before the rows are committed: the results wait on a queue that only this
+    thread reads, after the commit, under the claim the rows were inserted with. Should the
+    transaction roll back instead, the calls run out and nobody records them, as with a
+    call whose worker is lost (a step runs at least once). A call that needs the run (a tool
+    posting a message) waits for the run's lock until the commit, as it would for any
+    transaction holding it.
+
+    Only when every step is an ordinary (not instant) call that its agent may make now, the
+    keys can be allocated ahead (PostgreSQL) and the agent-call pool has a slot for each;
+    otherwise the continuation starts the calls after the commit.
+    """
+    if connection.vendor != "postgresql":
+        return
+    agents = Agent.objects.in_bulk({step.agent_id for step in steps if step.agent_id is not None})
+    if any(step.agent_id not in agents for step in steps):
+        return  # an agent gone: the continuation settles its step
+    ready: list[_Prepared] = []
+    checked: dict[tuple, Any] = {}
+    try:
+        for step in steps:
+            step.agent = agents[step.agent_id]
+            prepared = _prepare(step, checked)
+            if not isinstance(prepared, _Prepared) or prepared.instant:
+                return  # settled without a call (denied) or instant: the usual way, after the commit
+            ready.append(prepared)
+    except Exception:  # the continuation prepares them again, and reports what fails
+        logger.exception("Run %s: could not start a fan-out's calls early", steps[0].run_id)
+        return
+    pool = agent_call_pool()
+    slots = pool.reserve(len(ready), wait=False)
+    if slots < len(ready):
+        pool.release(slots)
+        return
+    allocate_ids(steps)
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    arrived = _Countdown(len(ready))
+    for prepared in ready:
+        pool.submit(_call_arrived, arrived, prepared, done=finished, tag=prepared)
+    # Let every call get under way before this thread goes back to its (CPU-bound) writing:
+    # each needs the interpreter for a moment to start, and would otherwise get it only
+    # between this thread's statements, so the calls would start, and end, spread out.
+    arrived.wait(EARLY_START_WAIT_S)
+    _continuation.early[claim] = _EarlyCalls(ready, finished)
+
+
+class _Countdown:
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.done = threading.Condition()
+
+    def arrive(self) -> None:
+        with self.done:
+            self.left -= 1
+            if self.left <= 0:
+                self.done.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self.done:
+            self.done.wait_for(lambda: self.left <= 0, timeout)
+
+
+def _call_arrived(arrived: _Countdown, prepared: _Prepared) -> StepResult:
+    arrived.arrive()
+    return _call_agent(prepared, stream=True)
 
 
 def _unclaim(step_ids: Sequence[int], token: uuid.UUID) -> None:
@@ -492,9 +578,14 @@ class _NewRows:
     def add_event(self, kind: EventKind, data: dict[str, Any]) -> None:
         self.entries.append((kind, data, None))
 
-    def flush(self) -> None:
-        insert_rows(self.steps)
+    def insert_messages(self) -> None:
+        """Insert the messages so far now, ahead of the steps (a step's history may read them)."""
         insert_rows(self.messages)
+        self.messages = []  # their events still follow in action order
+
+    def flush(self) -> None:
+        insert_rows(self.messages)
+        insert_rows(self.steps)
         for kind, row, extra in self.entries:
             if kind == EventKind.STEP_QUEUED:
                 self.log.append(kind, {**step_data(row), "spend": extra})
@@ -571,6 +662,9 @@ def _apply(
             _finish(run, RunStatus.FAILED, log, error=action.reason)
     # every step of the transition still unflushed (none went in before a finish or a question)
     claim = _claim_at_insert(rows.queued, now) if len(rows.steps) == len(rows.queued) else None
+    if claim is not None and len(rows.steps) > 1:
+        rows.insert_messages()
+        _start_calls_early(rows.steps, claim)
     rows.flush()
     new_steps = rows.queued
     if run.is_active:
@@ -768,7 +862,12 @@ def _execute(
     the conditional write of the result) re-checks that each step is still queued.
 
     ``claimed``: the steps were inserted under this claim (``_claim_at_insert``), so they are
-    not claimed again; the conditional write of each result checks the claim still holds."""
+    not claimed again; the conditional write of each result checks the claim still holds. If
+    their calls started before the commit (``_start_calls_early``), only their results are
+    collected."""
+    early = getattr(_continuation, "early", None)
+    if claimed is not None and early and (started := early.pop(claimed, None)) is not None:
+        return _run_on_pool(started.ready, stream=stream, claimed=True, started=started.finished)
     if claimed is not None:
         queued = Step.objects.filter(pk__in=step_ids, status=StepStatus.RUNNING, claim_token=claimed)
     else:
@@ -904,13 +1003,17 @@ def _linger(first: tuple, finished: queue.SimpleQueue, running: int) -> list[tup
     return done
 
 
-def _run_on_pool(ready: list[_Prepared], *, stream: bool, claimed: bool = False) -> dict[int, bool]:
+def _run_on_pool(
+    ready: list[_Prepared], *, stream: bool, claimed: bool = False, started: queue.SimpleQueue | None = None
+) -> dict[int, bool]:
     """Claim (unless ``claimed`` already) and call ``ready`` steps on the agent-call pool;
-    record results as they finish."""
+    record results as they finish. ``started``: the calls are running already (started
+    early), each will put its outcome on this queue."""
     pool = agent_call_pool()
-    todo = deque(ready)
-    running = 0
-    finished_calls: queue.SimpleQueue = queue.SimpleQueue()  # (prepared, result, error) as each call ends
+    todo = deque(ready if started is None else ())
+    running = 0 if started is None else len(ready)
+    # (prepared, result, error) as each call ends
+    finished_calls: queue.SimpleQueue = queue.SimpleQueue() if started is None else started
     outcome: dict[int, bool] = {}
     while todo or running:
         if todo:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.core.db import COPY_FROM_ROWS, insert_rows, json_bytes, new_row, update_rows, update_rows_if
+from apps.core.db import COPY_FROM_ROWS, allocate_ids, insert_rows, json_bytes, new_row, update_rows, update_rows_if
 from apps.runs.models import Message, Room, Run, RunEvent, Step
 
 TRICKY = "quotes ' \" \\ back\\slash, tab\t, newline\n, unicode ✓ 🐝, percent %s %(x)s, null-ish NULL"
@@ -185,3 +185,28 @@ def test_update_rows_if_writes_only_rows_that_still_hold_their_expected_values(r
     # a row expected to hold NULL, and a single row (one statement, not arrays)
     assert update_rows_if(Step, [(steps[0].pk, {"claim_token": None}, {"error": "e"})]) == {steps[0].pk}
     assert update_rows_if(Step, [(steps[2].pk, {"claim_token": None}, {"error": "e"})]) == set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [2, COPY_FROM_ROWS + 3])
+def test_keys_allocated_ahead_are_the_keys_the_rows_are_inserted_under(run, count):
+    from django.db import connection
+
+    steps = [new_row(Step, run=run, key=f"k{i}", index=i, input=f"in {i}") for i in range(count)]
+    allocated = allocate_ids(steps)
+    if connection.vendor != "postgresql":
+        assert allocated is False and {s.pk for s in steps} == {None}  # keys come from the insert there
+        insert_rows(steps)
+    else:
+        assert allocated is True
+        keys = [s.pk for s in steps]
+        assert None not in keys and len(set(keys)) == count
+        assert not Step.objects.filter(pk__in=keys).exists()  # keys only: nothing written yet
+        insert_rows(steps)
+        assert [s.pk for s in steps] == keys
+    stored = dict(Step.objects.filter(run=run).values_list("pk", "input"))
+    assert stored == {s.pk: s.input for s in steps}
+    assert all(not s._state.adding for s in steps)
+    later = new_row(Step, run=run, key="later", index=99)
+    insert_rows([later])  # the sequence moved past the allocated keys
+    assert later.pk not in stored

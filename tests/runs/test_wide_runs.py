@@ -1,6 +1,7 @@
 """Wide fan-outs: steps dispatched in batches, called concurrently on the agent-call pool, recorded together."""
 
 import threading
+import time
 
 import pytest
 from django.test.utils import override_settings
@@ -287,3 +288,92 @@ def test_steps_claimed_at_insert_are_given_back_when_the_thread_does_not_get_to_
     assert [sorted(batch) for batch in sent] == [sorted(parts.values_list("pk", flat=True))]
     assert {(s.status, s.claim_token, s.attempts, s.started_at) for s in parts} == {(StepStatus.QUEUED, None, 0, None)}
     assert services.execute_steps(sent[0]) == WIDTH  # any worker can take them now
+
+
+def _needs_keys_ahead() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("calls start early only where keys are allocated ahead of rows (PostgreSQL)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fan_out_s_calls_start_before_its_rows_are_written_and_are_recorded_only_after_the_commit(
+    alice, wide_swarm, monkeypatch
+):
+    _needs_keys_ahead()
+    from apps.runs.agent_calls import AgentCallPool
+
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def noting(name, original):
+        def noted(*args, **kwargs):
+            with lock:
+                order.append(name)
+            return original(*args, **kwargs)
+
+        return noted
+
+    insert_rows = services.insert_rows
+
+    def insert_noting_steps(objs):
+        if objs and isinstance(objs[0], Step):
+            with lock:
+                order.append("insert steps")
+        return insert_rows(objs)
+
+    monkeypatch.setattr(services, "insert_rows", insert_noting_steps)
+    monkeypatch.setattr(AgentCallPool, "submit", noting("call", AgentCallPool.submit))
+    monkeypatch.setattr(services, "_remember_steps", noting("committed", services._remember_steps))
+    monkeypatch.setattr(services, "_complete_all", noting("record", services._complete_all))
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    with services.continuing_here():
+        services.begin_run(run.pk)
+
+    fan_out = order[: order.index("record")]
+    assert fan_out == ["call"] * WIDTH + ["insert steps", "committed"]  # calls first, results after the commit
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    parts = list(Step.objects.filter(run=run).exclude(key__startswith="join"))
+    assert len(parts) == WIDTH and {(s.status, s.attempts) for s in parts} == {(StepStatus.SUCCEEDED, 1)}
+    assert _ran_together(parts)
+    # the keys the calls ran under are the rows' keys: each result went to its own step
+    assert sorted(s.input for s in parts) == sorted(f"part {i}" for i in range(WIDTH))
+    assert all(s.output == "ok" for s in parts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_started_for_a_transaction_that_rolls_back_run_out_unrecorded(alice, wide_swarm, monkeypatch):
+    _needs_keys_ahead()
+    from apps.runs.agent_calls import agent_call_pool
+    from apps.runs.events import EventLog
+
+    pool = agent_call_pool()
+    flush = EventLog.flush
+    started: list[int] = []
+
+    def fail_after_the_calls_started(self, **kwargs):
+        if getattr(services._continuation, "early", None):  # the fan-out's calls are under way
+            started.append(pool.size - pool.free)
+            raise RuntimeError("the database went away mid-transaction")
+        return flush(self, **kwargs)
+
+    monkeypatch.setattr(EventLog, "flush", fail_after_the_calls_started)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=wide_swarm, task="go", user=alice)
+    with pytest.raises(RuntimeError), services.continuing_here():
+        services.begin_run(run.pk)
+    assert started and started[0] >= WIDTH
+    assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED  # nothing of the transition stayed
+    assert not Step.objects.filter(run=run).exists()
+    deadline = time.monotonic() + 10
+    while pool.free < pool.size and time.monotonic() < deadline:  # the calls run out and give back their slots
+        time.sleep(0.05)
+    assert pool.free == pool.size
+    assert not Step.objects.filter(run=run).exists()  # and nobody recorded them
+
+    monkeypatch.setattr(EventLog, "flush", flush)
+    with services.continuing_here():
+        services.begin_run(run.pk)  # begun again (the task retried): it runs as usual
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
