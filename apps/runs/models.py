@@ -193,13 +193,23 @@ class Step(models.Model):
 
 
 class Message(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="messages")
+    # No foreign-key constraints in the database, as for the event log: messages are written
+    # only by the run services' transitions, holding the run's row lock, into rooms of that run
+    # (created in the same transaction or before), and deleting a run, a room or a step still
+    # deletes or unlinks its messages (Django's on_delete). A wide run's results post hundreds
+    # of messages in one transaction, and checking each link at commit was most of the commit:
+    # 200 messages, 10.4 -> 3.0 ms.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="messages", db_constraint=False)
     # Indexed by the (room, id) index below, which also serves lookups by room alone.
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="messages", db_index=False, db_constraint=False
+    )
     sender = models.CharField(max_length=80)
     is_human = models.BooleanField(default=False)
     content = models.TextField()
-    step = models.ForeignKey(Step, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    step = models.ForeignKey(
+        Step, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -438,9 +438,12 @@ def begin_run(run_id: int) -> None:
 
 def _start_context(run_id: int) -> dict[str, Any] | None:
     """What a strategy's start hook (``apps.runs.hooks``) supplies, or None without a hook."""
-    run = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
-    hooks = hooks_for(run.strategy) if run is not None else None
+    queued = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED)
+    hooks = hooks_for(strategy) if (strategy := queued.values_list("strategy", flat=True).first()) else None
     if hooks is None or hooks.start_context is None:
+        return None  # most strategies: the run's row (a workflow's large config) is not loaded
+    run = queued.first()
+    if run is None:
         return None
     try:
         return hooks.start_context(run, _strategy(run))
@@ -528,15 +531,23 @@ def _on_facts(strategy, state: dict[str, Any], facts: list[Fact]) -> Transition:
 
 
 class _Rooms:
-    """Room rows of a run by name, created on first use; ``known`` rooms need no query."""
+    """Room rows of a run by name, created on first use; ``known`` rooms need no query.
+
+    Used holding the run's lock, as every creation of a room is, so a room missing from the
+    run's rooms is created without guarding against a concurrent creation (get_or_create's
+    savepoint: two round trips more)."""
 
     def __init__(self, run: Run, known: tuple[Room, ...] = ()) -> None:
         self.run = run
         self.cache: dict[str, Room] = {room.name: room for room in known}
+        self.loaded = False
 
     def get(self, name: str) -> Room:
+        if name not in self.cache and not self.loaded:
+            self.cache.update((room.name, room) for room in Room.objects.filter(run=self.run))
+            self.loaded = True
         if name not in self.cache:
-            self.cache[name], _ = Room.objects.get_or_create(run=self.run, name=name)
+            self.cache[name] = Room.objects.create(run=self.run, name=name)
         return self.cache[name]
 
 

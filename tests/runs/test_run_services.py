@@ -7,7 +7,7 @@ import pytest
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.values import StepOutcome, StepResult
 from apps.runs import services
-from apps.runs.models import HumanRequestStatus, RunEvent, RunStatus, Step, StepStatus
+from apps.runs.models import HumanRequestStatus, Message, RunEvent, RunStatus, Step, StepStatus
 from tests.conftest import drive
 
 pytestmark = pytest.mark.django_db
@@ -38,14 +38,28 @@ def test_the_event_log_is_gapless_and_ordered(alice, make_swarm):
     assert kinds.count("step.finished") == 3
 
 
-def test_deleting_a_run_deletes_its_event_log_though_the_database_does_not_check_the_link(alice, make_swarm):
+def test_deleting_a_run_deletes_its_event_log_and_messages_though_the_database_does_not_check_the_links(
+    alice, make_swarm
+):
     swarm = make_swarm(strategy_config={"max_turns": 2})
     run = drive(services.start_run(swarm=swarm, task="x", user=alice))
     other = drive(services.start_run(swarm=swarm, task="y", user=alice))
-    assert RunEvent.objects.filter(run=run).exists()
+    others_messages = Message.objects.filter(run=other).count()
+    assert RunEvent.objects.filter(run=run).exists() and Message.objects.filter(run=run).exists()
     run.delete()
     assert not RunEvent.objects.filter(run_id=run.pk).exists()
+    assert not Message.objects.filter(run_id=run.pk).exists()
     assert RunEvent.objects.filter(run=other).count() == other.event_seq
+    assert Message.objects.filter(run=other).count() == others_messages > 0
+
+
+def test_deleting_a_step_unlinks_its_messages(alice, make_swarm):
+    run = drive(services.start_run(swarm=make_swarm(strategy_config={"max_turns": 2}), task="x", user=alice))
+    step = run.steps.first()
+    message = Message.objects.create(run=run, room=step.room or run.rooms.first(), sender="s", content="c", step=step)
+    step.delete()
+    message.refresh_from_db()
+    assert message.step_id is None
 
 
 def test_a_step_result_is_recorded_exactly_once(alice, make_swarm):
