@@ -56,7 +56,12 @@ Protection comes in layers, so a gap in one is covered by another:
 
 Messages from the child (layers, denials, function results) travel over a
 separate pipe, each line tagged with a random per-run nonce that user code
-never receives, so printing a look-alike line forges nothing.
+is never given, so printing a look-alike line forges nothing. Code that digs
+the emitter out of the frames below it could still add lines, or close the
+pipe to keep later denials quiet; so the layers are taken from the first
+``ready`` (sent before user code runs), enforcement never depends on these
+messages, and a run whose code started but whose report lacks the final
+``done`` lists that among its denials (see ``_denials``).
 """
 
 from __future__ import annotations
@@ -175,7 +180,7 @@ def run_python(
         timed_out=run.killed_reason is KilledReason.TIMEOUT,
         truncated=run.truncated,
         killed_reason=run.killed_reason,
-        denied=_denials(run.messages),
+        denied=_denials(run),
         layers=_layers(run.messages),
     )
 
@@ -207,7 +212,7 @@ def run_function(
     common = {
         "stdout": _decode(run.stdout),
         "stderr": _decode(run.stderr),
-        "denied": _denials(run.messages),
+        "denied": _denials(run),
         "layers": _layers(run.messages),
     }
     if run.killed_reason is not KilledReason.NONE:
@@ -466,8 +471,21 @@ def _parse_control(data: bytes, nonce: str) -> list[tuple[str, Any]]:
     return messages
 
 
-def _denials(messages: list[tuple[str, Any]]) -> list[str]:
-    return [str(payload) for kind, payload in messages if kind == "denied"]
+REPORT_CUT_SHORT = (
+    "report cut short: the code closed the sandbox's report channel or left by os._exit,"
+    " so denials after that point are not listed"
+)
+
+
+def _denials(run: _Run) -> list[str]:
+    """The denials the child reported, and a note when its report stopped short: its code
+    started (``ready``) and it was not killed, but the final ``done`` never came."""
+    denied = [str(payload) for kind, payload in run.messages if kind == "denied"]
+    kinds = {kind for kind, _ in run.messages}
+    ended_by_itself = run.killed_reason is KilledReason.NONE and (run.exit_code or 0) >= 0  # no signal
+    if "ready" in kinds and "done" not in kinds and ended_by_itself:
+        denied.append(REPORT_CUT_SHORT)
+    return denied
 
 
 def _layers(messages: list[tuple[str, Any]]) -> tuple[str, ...]:

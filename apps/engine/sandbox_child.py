@@ -27,6 +27,12 @@ again at every start, as a script's always is (about 10 ms a stage):
 Messages to the parent go over a separate pipe, one line each:
 ``<nonce> <kind> <json>``. User code never sees the nonce in its globals,
 arguments, environment or files, so printing a look-alike line does nothing.
+It is not out of reach, though: the frames below the user's code (``_run``'s
+locals, through ``sys._getframe``, which ``logging`` and ``warnings`` need)
+hold the emitter. So nothing in these messages is trusted for enforcement:
+the parent takes the layers from the first ``ready`` (sent before user code
+runs), and the last message, ``done``, tells it the report is whole; code
+that closes the channel to hide later denials loses ``done`` and is reported.
 """
 
 import importlib.util
@@ -638,6 +644,7 @@ def _format_exception(exc: BaseException) -> str:
 
 
 def _run(config: dict) -> None:
+    import atexit
     import linecache
     import traceback  # noqa: F401 - loaded before the hook, for _format_exception
     import types
@@ -656,6 +663,7 @@ def _run(config: dict) -> None:
     for name in [name for name in sys.modules if name.split(".")[0] in blocked and name != "posix"]:
         del sys.modules[name]
     emit("ready", {"layers": [*config["layers"], "audit_hook", "read_allowlist"]})
+    atexit.register(_done, emit)  # registered first, so it runs after any the user's code registers
 
     code = header["code"]
     linecache.cache["<sandbox>"] = (len(code), None, code.splitlines(True), "<sandbox>")
@@ -679,6 +687,15 @@ def _run(config: dict) -> None:
         sys.exit(1)
 
 
+def _done(emit) -> None:
+    """The last message: the report is whole. Its absence tells the parent that the user's code
+    closed the channel (or left by ``os._exit``), so denials after that may be missing."""
+    try:
+        emit("done", {})
+    except OSError:
+        pass
+
+
 def _call_function(code: str, module, header: dict, emit) -> None:
     try:
         exec(compile(code, "<sandbox>", "exec"), module.__dict__)
@@ -691,22 +708,23 @@ def _call_function(code: str, module, header: dict, emit) -> None:
     except BaseException as exc:  # the tool's exception is its result
         sys.stderr.write(_format_exception(exc))
         emit("result", {"status": "raised", "type": type(exc).__name__, "message": str(exc)[:2000]})
-        _finish(0)
+        _finish(0, emit)
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         emit("result", {"status": "not_json", "type": type(value).__name__, "message": str(exc)[:2000]})
-        _finish(0)
+        _finish(0, emit)
     if len(text) > header["max_result_bytes"]:
         emit("result", {"status": "too_large", "size": len(text)})
     else:
         emit("result", {"status": "ok", "value": text})
-    _finish(0)
+    _finish(0, emit)
 
 
-def _finish(code: int) -> None:
+def _finish(code: int, emit) -> None:
     """Exit now, so nothing the user registered (atexit, finalizers) runs after the result."""
     try:
+        _done(emit)
         sys.stdout.flush()
         sys.stderr.flush()
     finally:

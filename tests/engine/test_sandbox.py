@@ -570,6 +570,35 @@ def test_printing_or_writing_a_fake_result_forges_nothing():
     assert result.ok and result.value == 42
 
 
+@pytest.mark.parametrize(
+    "ending",
+    ["pass", "raise SystemExit(3)", "raise ValueError('x')", "import atexit; atexit.register(print, 'bye')"],
+)
+def test_a_run_that_ends_however_it_likes_reports_whole(ending):
+    result = run(f"print('hi')\n{ending}\n")
+    assert sandbox.REPORT_CUT_SHORT not in result.denied and result.denied == [], result.stderr
+    assert run_function("def f():\n    return 1\n", "f", {}).denied == []
+
+
+def test_code_that_closes_the_report_channel_to_hide_a_denial_is_reported():
+    result = run(
+        """
+        import os, sys
+        frame = sys._getframe()
+        while frame is not None and "config" not in frame.f_locals:  # the sandbox's own frame, below ours
+            frame = frame.f_back
+        os.close(frame.f_locals["config"]["control_fd"])
+        try:
+            open("/etc/hostname")
+        except PermissionError:
+            print("denied, quietly")
+        """
+    )
+    assert result.stdout == "denied, quietly\n", result.stderr
+    assert not any("/etc/hostname" in denial for denial in result.denied)  # that report was lost...
+    assert result.denied == [sandbox.REPORT_CUT_SHORT]  # ...and the loss is not
+
+
 # ---------------------------------------------------------------- check_function_source
 
 
