@@ -31,7 +31,10 @@ def _recycle_db_connections(**kwargs) -> None:
 def _prepare_step_worker(sender=None, **kwargs) -> None:
     """A worker consuming the steps queue starts its agent-call pool now, not on the first
     wide batch; and every worker moves what it loaded at start out of the garbage
-    collector's sight (``gc.freeze``), so collections during steps scan only their own objects."""
+    collector's sight (``gc.freeze``), so collections during steps scan only their own objects,
+    and collects the youngest generation every ``GC_YOUNG_THRESHOLD`` allocations instead of
+    every 700: a 200-node fan-out allocated enough for 15 young and one older collection per
+    run (6.7 ms of its critical path), each rescanning the batch's live rows."""
     import gc
 
     from celery_worker.queues import STEPS
@@ -42,3 +45,8 @@ def _prepare_step_worker(sender=None, **kwargs) -> None:
 
         agent_call_pool()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+GC_YOUNG_THRESHOLD = 20_000  # Python's default is 700; cyclic garbage waits a little longer
