@@ -253,6 +253,7 @@ class HeistStrategy:
             problems.update({f"{k}": v for k, v in exc.fields.items()})
         if problems:
             raise StrategyConfigError("Invalid HEIST workflow.", fields=problems)
+        self._configured = {node.name: node for node in self.nodes}
 
     # ---- transitions -----------------------------------------------------------
 
@@ -298,7 +299,7 @@ class HeistStrategy:
                 continue  # a step of a node that a replan dropped while it ran: its graph is gone
             if name is None or s.nodes[name]["key"] != fact.key:
                 raise StrategyError(f"No node is waiting for {fact.key!r}.")
-            self._settle(s, Node(**_node_kwargs(configs[name])), fact, actions)
+            self._settle(s, self._node(s, configs[name]), fact, actions)
             if s.nodes[name]["key"] != fact.key:  # dispatched again (retry, fallback) under a new key
                 by_key[s.nodes[name]["key"]] = name
         if not settled_any:
@@ -350,7 +351,12 @@ class HeistStrategy:
     # ---- helpers --------------------------------------------------------------------
 
     def _graph(self, s: HeistState) -> list[Node]:
+        if not s.replans:  # never replanned: the graph is the configured one, parsed once
+            return self.nodes
         return [Node(**_node_kwargs(g)) for g in s.graph]
+
+    def _node(self, s: HeistState, config: Mapping[str, Any]) -> Node:
+        return self._configured[config["name"]] if not s.replans else Node(**_node_kwargs(config))
 
     def _step(
         self, s: HeistState, node: Node, *, delay_s: float = 0.0, done: Mapping[str, str] | None = None
@@ -490,7 +496,7 @@ def dag_snapshot(state: Mapping[str, Any], *, only: Sequence[str] | None = None)
         nodes.append(
             {
                 "name": g["name"],
-                "agent": Node(**_node_kwargs(g)).agents()[st["agent_index"]],
+                "agent": (g["agent"], *g.get("fallbacks", ()))[st["agent_index"]],  # Node.agents()
                 "status": st["status"],
                 "attempt": st["attempt"],
                 "agent_index": st["agent_index"],
