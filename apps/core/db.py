@@ -13,6 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Model, signals
 from django.db.models.base import ModelState
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 M = TypeVar("M", bound=Model)
 
@@ -184,11 +185,20 @@ _PLAIN_TYPES_POSTGRESQL = _PLAIN_TYPES | {"DateTimeField", "DecimalField", "Floa
 
 
 def _db_value(field, conn) -> Callable[[Any], Any]:
-    """How a value of ``field`` goes to the database: as it is for plain types, else the field's own way."""
+    """How a value of ``field`` goes to the database: as it is for plain types, JSON encoded by
+    orjson on PostgreSQL (``json_bytes``: a wide workflow's state is tens of kilobytes, written
+    at every transition), else the field's own way."""
     plain = _PLAIN_TYPES_POSTGRESQL if conn.vendor == "postgresql" else _PLAIN_TYPES
-    if field.get_internal_type() in plain:
+    kind = field.get_internal_type()
+    if kind in plain:
         return _as_is
+    if kind == "JSONField" and conn.vendor == "postgresql" and field.encoder is None:
+        return _jsonb
     return lambda value: field.get_db_prep_save(value, conn)
+
+
+def _jsonb(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value, dumps=json_bytes)  # None: SQL NULL, as Django saves it
 
 
 def _as_is(value: Any) -> Any:

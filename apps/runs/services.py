@@ -566,6 +566,12 @@ RUN_FIELDS_CHANGED_BY_FACTS = [
 ]
 
 
+def _save_run(run: Run) -> None:
+    """``run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)`` as one plain UPDATE, without the
+    per-field save machinery (the run has no save hooks; the caller holds its lock)."""
+    update_rows(Run, [(run.pk, {name: getattr(run, name) for name in RUN_FIELDS_CHANGED_BY_FACTS})])
+
+
 class _NewRows:
     """Steps and messages a transition creates, inserted in one statement per table; their
     events are appended in the order of the actions that made them."""
@@ -692,7 +698,7 @@ def _apply(
     if run.status != previous_status and run.is_active:
         log.append(EventKind.RUN_STATUS, run_data(run))
     if persist:
-        run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
+        _save_run(run)
         log.flush()
     by_delay: dict[float, list[Step]] = {}
     for step, delay_s in new_steps if run.is_active else ():  # a run that ended cancelled its steps
@@ -1363,7 +1369,7 @@ def _record_completions(run: Run, completions: Sequence[Completion], log: EventL
             rooms[step.room_id] = step.room
     if run.is_active:
         _feed(run, facts, log, rooms=tuple(rooms.values()), persist=False)
-    run.save(update_fields=RUN_FIELDS_CHANGED_BY_FACTS)
+    _save_run(run)
     log.flush()
     return recorded
 
