@@ -72,7 +72,7 @@ def wait_live(start_run, timeout: float = 120):
     from asgiref.sync import sync_to_async
     from channels.layers import get_channel_layer
 
-    from apps.runs.broadcast import run_group
+    from apps.runs.broadcast import run_events_in, run_group
     from apps.runs.models import Run, RunStatus
 
     async def run_and_wait():
@@ -87,7 +87,9 @@ def wait_live(start_run, timeout: float = 120):
             async with asyncio.timeout(timeout):
                 while True:
                     message = await layer.receive(channel)
-                    for event in message.get("events", []):
+                    # events_json since stop 16; a list before (bench/compare_trees.py may run older trees)
+                    events = message["events"] if "events" in message else run_events_in(message)
+                    for event in events:
                         if event["kind"] == "run.status" and not event["data"]["active"]:
                             return run
         finally:

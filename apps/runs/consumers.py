@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from apps.engine.values import EventKind
 
 from .access import visible_runs
-from .broadcast import run_group
+from .broadcast import run_events_in, run_group
 from .models import RunEvent, Step, StepStatus
 
 REPLAY_BATCH = 500
@@ -65,7 +65,7 @@ class RunConsumer(AsyncWebsocketConsumer):
     # ---- group messages -------------------------------------------------------
 
     async def run_events(self, message: dict) -> None:
-        for event in message["events"]:
+        for event in run_events_in(message):
             if event["kind"] == "step.finished":
                 self.finished_steps.add(event["data"]["step_id"])
             if event["seq"] <= self.last_seq:
