@@ -56,6 +56,7 @@ from apps.engine.strategies import (
     StepFinished,
     Transition,
     build_strategy,
+    config_only,
 )
 from apps.engine.values import ChatMessage, EventKind, StepOutcome, StepRequest, StepResult, Usage, exceeded_limit
 from apps.swarms.models import Swarm
@@ -460,23 +461,47 @@ _STRATEGY_CACHE_SIZE = 256
 
 
 def _strategy(run: Run):
-    """The run's strategy, built (and validated) once per run and roster.
+    """The run's strategy, built (and validated) once per run and roster, and for strategies
+    built from their config alone (``config_only``), once per config and roster.
 
-    A run's strategy config is a snapshot that never changes, and strategies
-    are immutable, so one instance serves every fact of the run in this process.
+    A run's strategy config is a snapshot that never changes, and strategies are immutable,
+    so one instance serves every fact of the run in this process; and every run of a
+    workflow whose config and members are the same: the config is then recognised by its
+    digest, computed by the database, without reading or parsing it (a 200-node workflow's
+    config is about 11 KB of JSON, and validating its graph was the better part of starting it).
     """
     # created_at too: an id alone can come back (a rolled-back transaction on SQLite)
-    key = (run.pk, run.created_at, run.strategy, tuple(run.member_names()))
+    names = tuple(run.member_names())
+    key = (run.pk, run.created_at, run.strategy, names)
     with _STRATEGY_CACHE_LOCK:
         if (strategy := _STRATEGY_CACHE.get(key)) is not None:
             _STRATEGY_CACHE.move_to_end(key)
             return strategy
-    strategy = build_strategy(run.strategy, run.strategy_config, key[3])
+    shared = None
+    if config_only(run.strategy) and (digest := _config_digest(run)) is not None:
+        shared = (run.strategy, digest, names)
+        with _STRATEGY_CACHE_LOCK:
+            strategy = _STRATEGY_CACHE.get(shared)
+    if strategy is None:
+        strategy = build_strategy(run.strategy, run.strategy_config, names)
     with _STRATEGY_CACHE_LOCK:
-        _STRATEGY_CACHE[key] = strategy
+        for cached in (key, shared) if shared else (key,):
+            _STRATEGY_CACHE[cached] = strategy
+            _STRATEGY_CACHE.move_to_end(cached)
         while len(_STRATEGY_CACHE) > _STRATEGY_CACHE_SIZE:
             _STRATEGY_CACHE.popitem(last=False)
     return strategy
+
+
+def _config_digest(run: Run) -> str | None:
+    """The MD5 of the run's strategy config as PostgreSQL writes it out (``jsonb`` is stored
+    normalised, so equal configs give equal text); None elsewhere, where the config is read."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT md5(strategy_config::text) FROM runs_run WHERE id = %s", [run.pk])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _feed(

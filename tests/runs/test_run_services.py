@@ -228,3 +228,37 @@ def test_slow_or_remote_agents_are_claimed_under_a_lease_first(alice, make_agent
     assert claim is not None and claim.step.status == StepStatus.RUNNING
     assert services.execute_step(step.pk) is False  # already claimed: a duplicate does nothing
     assert services.complete_step(claim.step, claim.token, StepResult(StepOutcome.SUCCESS, content="zzz")) is True
+
+
+def test_runs_of_one_config_share_a_strategy_built_once_where_the_database_can_recognise_the_config(
+    alice, make_agent, make_swarm, monkeypatch
+):
+    from django.db import connection
+
+    from apps.engine.strategies import registry
+
+    used: dict[int, set[int]] = {}  # run -> ids of the strategy instances its transitions used
+    strategy_of = services._strategy
+
+    def noting(run):
+        strategy = strategy_of(run)
+        used.setdefault(run.pk, set()).add(id(strategy))
+        return strategy
+
+    monkeypatch.setattr(services, "_strategy", noting)
+    monkeypatch.setattr(services, "_STRATEGY_CACHE", type(services._STRATEGY_CACHE)())
+    agents = [make_agent("a1"), make_agent("a2")]
+    swarm = make_swarm(strategy_config={"max_turns": 2}, agents=agents)
+    first = drive(services.start_run(swarm=swarm, task="x", user=alice))
+    second = drive(services.start_run(swarm=swarm, task="y", user=alice))
+    other_swarm = make_swarm(name="other", strategy_config={"max_turns": 1}, agents=agents)
+    other = drive(services.start_run(swarm=other_swarm, task="z", user=alice))
+    assert first.status == second.status == other.status == RunStatus.SUCCEEDED
+    assert all(len(ids) == 1 for ids in used.values())  # one instance per run, whatever else
+    shared = connection.vendor == "postgresql"  # the config's digest comes from the database
+    assert (used[first.pk] == used[second.pk]) is shared
+    assert used[other.pk] != used[first.pk]  # another config: its own strategy
+
+    # a strategy that reads more than its config when built (a trained policy) is built per run
+    assert registry.config_only("chat_room") and registry.config_only("heist")
+    assert not registry.config_only("puppeteer") and not registry.config_only("orc")

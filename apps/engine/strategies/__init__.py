@@ -20,7 +20,7 @@ from .base import (
     Strategy,
     Transition,
 )
-from .registry import STRATEGIES, StrategyName, build_strategy
+from .registry import STRATEGIES, StrategyName, build_strategy, config_only
 
 __all__ = [
     "STRATEGIES",
@@ -40,4 +40,5 @@ __all__ = [
     "StrategyName",
     "Transition",
     "build_strategy",
+    "config_only",
 ]

@@ -80,6 +80,7 @@ class BossWorkerStrategy:
     ``retry`` ({attempts, backoff_s}), ``max_invalid``, ``room``."""
 
     name: ClassVar[str] = "boss_worker"
+    config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

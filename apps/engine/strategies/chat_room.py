@@ -71,6 +71,7 @@ class ChatRoomStrategy:
     (``"round_robin"`` or ``{"selector": agent}``), ``selector_retries``, ``allow_repeat``, ``board_only``."""
 
     name: ClassVar[str] = "chat_room"
+    config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
     default_room: ClassVar[str] = "main"
     default_board_only: ClassVar[bool] = False
 

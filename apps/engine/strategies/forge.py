@@ -77,6 +77,7 @@ class ForgeStrategy:
     ``critic_failure`` (abstain | reject), ``generator_retries`` (1), ``step_timeout_s``, ``room``."""
 
     name: ClassVar[str] = "forge"
+    config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

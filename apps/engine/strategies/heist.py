@@ -230,6 +230,7 @@ class HeistStrategy:
     """Config keys: ``nodes`` (the DAG), ``planner`` (an agent; optional), ``max_replans``, ``room``."""
 
     name: ClassVar[str] = "heist"
+    config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         config = dict(config or {})

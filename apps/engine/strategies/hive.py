@@ -71,6 +71,7 @@ class HiveStrategy:
     ``step_timeout_s``, ``room``."""
 
     name: ClassVar[str] = "hive"
+    config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

@@ -59,6 +59,14 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def config_only(name: str) -> bool:
+    """Whether strategy ``name`` is built from its config and members alone (its class says
+    ``config_only = True``), so one instance can serve every run with the same config and
+    members. Strategies that read anything else when built (a trained policy's latest
+    checkpoint) leave it unset and are built for each run."""
+    return bool(getattr(STRATEGIES.get(name), "config_only", False))
+
+
 def build_strategy(name: str, config: Mapping[str, Any] | None, members: Sequence[str]) -> Strategy:
     """Validate ``config`` for strategy ``name`` and return the bound strategy.
 

@@ -55,6 +55,7 @@ class SequentialStrategy:
     """Config keys: ``stages`` (list; default: every member once, in order), ``room``."""
 
     name: ClassVar[str] = "sequential"
+    config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(config, allowed={"stages", "room"}, error=StrategyConfigError)
