@@ -45,7 +45,7 @@ def new_row(model: type[M], /, **values: Any) -> M:
     defaults. Models with ``pre_init`` or ``post_init`` receivers go through ``__init__``
     so that those receivers still run.
     """
-    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+    if _init_receivers(signals.pre_init, model) or _init_receivers(signals.post_init, model):
         return model(**values)
     defaults, relations, names = _row_plan(model)
     if not names.issuperset(values):
@@ -67,6 +67,11 @@ def new_row(model: type[M], /, **values: Any) -> M:
 
 
 _CALL = object()  # a default that must be made anew for each row (a callable: dict, uuid4, now)
+
+
+def _init_receivers(signal, model) -> bool:
+    # Most processes connect no init receivers at all: then there is no per-sender lookup to do.
+    return bool(signal.receivers) and signal.has_listeners(model)
 
 
 @cache

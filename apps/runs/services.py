@@ -233,7 +233,7 @@ def _start_calls_early(steps: list[Step], claim: uuid.UUID) -> None:
     checked: dict[tuple, Any] = {}
     try:
         for step in steps:
-            step.agent = agents[step.agent_id]
+            step._state.fields_cache["agent"] = agents[step.agent_id]  # step.agent = ..., its id is set already
             prepared = _prepare(step, checked)
             if not isinstance(prepared, _Prepared) or prepared.instant:
                 return  # settled without a call (denied) or instant: the usual way, after the commit
@@ -648,11 +648,12 @@ def _apply(
     run.state = transition.state
     room_cache = _Rooms(run, rooms)
     rows = _NewRows(run, log)
+    budget = run.budget()  # its limits do not change within a transition
     for action in transition.actions:
         if not run.is_active:
             break
         if isinstance(action, RunStep):
-            reason = exceeded_limit(run.budget(), run.spend(now), extra_steps=1)
+            reason = exceeded_limit(budget, run.spend(now), extra_steps=1)
             if reason:
                 rows.flush()
                 _finish(run, RunStatus.BUDGET_EXHAUSTED, log, error=f"Budget exhausted: {reason}.")
