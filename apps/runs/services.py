@@ -706,7 +706,8 @@ def _apply(
     # every step of the transition still unflushed (none went in before a finish or a question)
     claim = _claim_at_insert(rows.queued, now) if len(rows.steps) == len(rows.queued) else None
     if claim is not None and len(rows.steps) > 1:
-        rows.insert_messages()
+        if any(step.room_id is not None for step in rows.steps):  # a step in a room may read its history
+            rows.insert_messages()
         _start_calls_early(rows.steps, claim)
     rows.flush()
     new_steps = rows.queued
