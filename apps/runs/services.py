@@ -468,7 +468,7 @@ def _strategy(run: Run):
     so one instance serves every fact of the run in this process; and every run of a
     workflow whose config and members are the same: the config is then recognised by its
     digest, computed by the database, without reading or parsing it (a 200-node workflow's
-    config is about 11 KB of JSON, and validating its graph was the better part of starting it).
+    config is about 11 KB of JSON, read, decoded and validated at every start before).
     """
     # created_at too: an id alone can come back (a rolled-back transaction on SQLite)
     names = tuple(run.member_names())
