@@ -38,7 +38,7 @@ from apps.agents.models import Agent
 from apps.core.db import allocate_ids, insert_rows, new_row, update_rows, update_rows_if
 from apps.core.errors import Conflict, FieldsError
 from apps.engine.errors import EngineError, ErrorCode
-from apps.engine.executor import run_agent_step
+from apps.engine.executor import arun_agent_step, run_agent_step
 from apps.engine.governance import GovernanceError
 from apps.engine.human import parse_question, question_to_dict, validate_answer
 from apps.engine.providers import get_provider
@@ -249,8 +249,7 @@ def _start_calls_early(steps: list[Step], claim: uuid.UUID) -> None:
     allocate_ids(steps)
     finished: queue.SimpleQueue = queue.SimpleQueue()
     arrived = _Countdown(len(ready))
-    for prepared in ready:
-        pool.submit(_call_arrived, arrived, prepared, done=finished, tag=prepared)
+    _submit_calls(pool, ready, finished, stream=True, arrived=arrived)
     # Let every call get under way before this thread goes back to its (CPU-bound) writing:
     # each needs the interpreter for a moment to start, and would otherwise get it only
     # between this thread's statements, so the calls would start, and end, spread out.
@@ -274,9 +273,14 @@ class _Countdown:
             self.done.wait_for(lambda: self.left <= 0, timeout)
 
 
-def _call_arrived(arrived: _Countdown, prepared: _Prepared) -> StepResult:
+def _call_arrived(arrived: _Countdown, prepared: _Prepared, stream: bool) -> StepResult:
     arrived.arrive()
-    return _call_agent(prepared, stream=True)
+    return _call_agent(prepared, stream=stream)
+
+
+async def _acall_arrived(arrived: _Countdown, prepared: _Prepared, stream: bool) -> StepResult:
+    arrived.arrive()
+    return await _acall_agent(prepared, stream)
 
 
 def _unclaim(step_ids: Sequence[int], token: uuid.UUID) -> None:
@@ -868,6 +872,7 @@ class _Prepared:
     spec: Any
     request: StepRequest
     instant: bool
+    awaitable: bool = False  # its call can be awaited on the pool's event loop (_acall_agent)
 
 
 def execute_step(step_id: int, *, stream: bool = True) -> bool:
@@ -979,7 +984,7 @@ def _prepare(step: Step, checked: dict[tuple, Any] | None = None) -> _Prepared |
     found = cache[key]
     if isinstance(found, StepResult):
         return found
-    spec, instant, uses_history = found
+    spec, instant, uses_history, awaitable = found
     request = StepRequest(
         task=step.run.task,
         input=step.input,
@@ -988,11 +993,13 @@ def _prepare(step: Step, checked: dict[tuple, Any] | None = None) -> _Prepared |
         call_index=step.call_index,
         timeout_s=min(step.timeout_s or float("inf"), float(_conf("STEP_TIMEOUT_SECONDS"))),
     )
-    return _Prepared(step=step, spec=spec, request=request, instant=instant)
+    return _Prepared(step=step, spec=spec, request=request, instant=instant, awaitable=awaitable)
 
 
-def _check_agent(step: Step) -> tuple[Any, bool, bool] | StepResult:
-    """May the step's agent act in its run now; its spec, whether it is instant and reads history."""
+def _check_agent(step: Step) -> tuple[Any, bool, bool, bool] | StepResult:
+    """May the step's agent act in its run now; its spec, whether it is instant, reads history,
+    and can be awaited (``Provider.waits_async``; no memory to recall and no tools offered: both
+    need the database, which the pool's event loop never touches)."""
     try:
         check_may_act(step.agent, run=step.run)
     except GovernanceError as exc:
@@ -1002,7 +1009,15 @@ def _check_agent(step: Step) -> tuple[Any, bool, bool] | StepResult:
         spec = step.agent.to_spec()
     except EngineError as exc:  # e.g. its instructions template no longer renders
         return StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name}: {exc.message}")
-    return spec, provider.is_instant(step.agent.config), provider.uses_history
+    agent = step.agent
+    instant = provider.is_instant(agent.config)
+    awaitable = (
+        not instant
+        and not agent.memory_top_k
+        and provider.waits_async(agent.config)
+        and not (provider.uses_tools and RunToolHost(step, agent).specs())
+    )
+    return spec, instant, provider.uses_history, awaitable
 
 
 def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
@@ -1027,6 +1042,38 @@ def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
         calls = merge_records(list(result.data.get("tool_calls") or []), tools.calls)
         result = replace(result, data={**result.data, "tool_calls": calls})
     return _noting_recall(result, recalled)
+
+
+async def _acall_agent(prepared: _Prepared, stream: bool) -> StepResult:
+    """``_call_agent`` awaited on the agent-call pool's event loop, for a call that only waits
+    (``_Prepared.awaitable``: no memory recall, no tools)."""
+    step = prepared.step
+    relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
+    try:
+        return await arun_agent_step(prepared.spec, prepared.request, on_token=relay)
+    finally:
+        if relay is not None:
+            relay.close()
+
+
+def _submit_calls(
+    pool, prepared: Sequence[_Prepared], done: queue.SimpleQueue, *, stream: bool, arrived: _Countdown | None = None
+) -> None:
+    """Start the calls of ``prepared`` in slots reserved on ``pool``: those that only wait on its
+    event loop, in one hand-over, the others on a thread each. Each call's outcome goes on
+    ``done``; with ``arrived``, each call counts itself there as it gets under way."""
+    awaited = [p for p in prepared if p.awaitable]
+    if arrived is not None:
+        pool.submit_awaiting([(_acall_arrived, (arrived, p, stream), p) for p in awaited], done=done)
+    else:
+        pool.submit_awaiting([(_acall_agent, (p, stream), p) for p in awaited], done=done)
+    for p in prepared:
+        if p.awaitable:
+            continue
+        if arrived is not None:
+            pool.submit(_call_arrived, arrived, p, stream, done=done, tag=p)
+        else:
+            pool.submit(_call_agent, p, stream=stream, done=done, tag=p)
 
 
 def _linger(first: tuple, finished: queue.SimpleQueue, running: int) -> list[tuple]:
@@ -1067,11 +1114,11 @@ def _run_on_pool(
                 taken = {p.step.pk for p in wave} if claimed else claim_steps([p.step for p in wave])
                 pool.release(slots - len(taken))
                 for prepared in wave:
-                    if prepared.step.pk in taken:
-                        pool.submit(_call_agent, prepared, stream=stream, done=finished_calls, tag=prepared)
-                        running += 1
-                    else:
+                    if prepared.step.pk not in taken:
                         outcome[prepared.step.pk] = False  # taken or finished meanwhile
+                calls = [prepared for prepared in wave if prepared.step.pk in taken]
+                _submit_calls(pool, calls, finished_calls, stream=stream)
+                running += len(calls)
         if running:
             try:  # while steps wait for slots, look again every 50 ms
                 first = finished_calls.get(timeout=0.05 if todo else None)

@@ -85,3 +85,27 @@ def test_a_config_is_parsed_once_per_content_and_a_changed_one_again(monkeypatch
     for _ in range(2):  # a config that fails is never remembered
         assert reply(broken).outcome is StepOutcome.ERROR
     assert len(parsed) == 4
+
+
+def test_a_scripted_reply_awaited_is_the_reply_made_on_a_thread_and_waits_as_long():
+    import asyncio
+    import time
+
+    from apps.engine.executor import arun_agent_step
+    from apps.engine.providers import get_provider
+
+    spec = scripted(replies=["one {{ input }}", {"content": "two", "done": True, "delay_ms": 120}], cost_per_call="0.5")
+    for i in range(2):
+        request = StepRequest(task="t", input="x", call_index=i)
+        started = time.perf_counter()
+        awaited = asyncio.run(arun_agent_step(spec, request))
+        took = time.perf_counter() - started
+        made = run_agent_step(spec, request)
+        assert (awaited.content, awaited.done, awaited.usage) == (made.content, made.done, made.usage)
+        assert took >= (0.12 if i else 0)
+    failing = scripted(replies=[{"error": "model down", "delay_ms": 10}])
+    assert asyncio.run(arun_agent_step(failing, StepRequest(task="t", input="x"))).outcome is StepOutcome.ERROR
+    provider = get_provider("scripted")
+    assert provider.waits_async({"replies": ["a"], "delay_ms": 100})
+    assert not provider.waits_async({"replies": [{"content": "b", "tool_calls": [{"tool": "t", "arguments": {}}]}]})
+    assert not provider.waits_async({"default": {"content": "b", "tool_calls": [{"tool": "t", "arguments": {}}]}})

@@ -48,3 +48,29 @@ def test_a_call_that_opened_a_database_connection_closes_it_when_it_ends():
     pool.reserve(1, wait=True)
     pool.submit(lambda: connection.connection, done=done, tag="idle")  # a call without a query
     assert done.get(timeout=10)[1:] == (None, None)
+
+
+def test_awaited_calls_share_one_event_loop_thread_report_like_threaded_ones_and_give_their_slots_back():
+    import asyncio
+    import threading
+
+    pool = AgentCallPool(64)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    threads: set[str] = set()
+
+    async def wait_then(value, delay):
+        threads.add(threading.current_thread().name)
+        await asyncio.sleep(delay)
+        return value
+
+    async def boom():
+        raise ValueError("no")
+
+    assert pool.reserve(51, wait=True) == 51
+    pool.submit_awaiting([(wait_then, (i, 0.2), i) for i in range(50)] + [(boom, (), "boom")], done=done)
+    outcomes = _outcomes(done, 51)
+    assert {tag: outcomes[tag] for tag in range(50)} == {i: (i, None) for i in range(50)}
+    result, error = outcomes["boom"]
+    assert result is None and isinstance(error, ValueError)
+    assert threads == {"swarmweb-agent-call-loop"}  # fifty 200 ms waits, one thread: they waited together
+    assert pool.free == 64

@@ -86,19 +86,29 @@ def test_a_batch_larger_than_the_pool_is_claimed_in_waves(begun_wide, monkeypatc
     monkeypatch.setattr(agent_calls, "_pool", agent_calls.AgentCallPool(8))
     monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
     lock, calls = threading.Lock(), {"now": 0, "most": 0}
-    call_agent = services._call_agent
+    call_agent, acall_agent = services._call_agent, services._acall_agent
+
+    def count(change: int) -> None:
+        with lock:
+            calls["now"] += change
+            calls["most"] = max(calls["most"], calls["now"])
 
     def counting(prepared, **kwargs):
-        with lock:
-            calls["now"] += 1
-            calls["most"] = max(calls["most"], calls["now"])
+        count(1)
         try:
             return call_agent(prepared, **kwargs)
         finally:
-            with lock:
-                calls["now"] -= 1
+            count(-1)
+
+    async def acounting(prepared, stream):  # the waiter's calls are awaited (Provider.waits_async)
+        count(1)
+        try:
+            return await acall_agent(prepared, stream)
+        finally:
+            count(-1)
 
     monkeypatch.setattr(services, "_call_agent", counting)
+    monkeypatch.setattr(services, "_acall_agent", acounting)
     run = begun_wide
     ids = list(Step.objects.filter(run=run).values_list("pk", flat=True))
     assert services.execute_steps(ids) == WIDTH
@@ -115,14 +125,20 @@ def test_a_batch_larger_than_the_pool_is_claimed_in_waves(begun_wide, monkeypatc
 def test_a_crash_around_one_call_fails_that_step_only(begun_wide, monkeypatch):
     run = begun_wide
     ids = list(Step.objects.filter(run=run).order_by("index").values_list("pk", flat=True))
-    original = services.run_agent_step
+    original, aoriginal = services.run_agent_step, services.arun_agent_step
 
     def crash_on_part_3(spec, request, **kwargs):
         if request.input == "part 3":
             raise RuntimeError("provider bug")
         return original(spec, request, **kwargs)
 
+    async def acrash_on_part_3(spec, request, **kwargs):  # the waiter's calls are awaited
+        if request.input == "part 3":
+            raise RuntimeError("provider bug")
+        return await aoriginal(spec, request, **kwargs)
+
     monkeypatch.setattr(services, "run_agent_step", crash_on_part_3)
+    monkeypatch.setattr(services, "arun_agent_step", acrash_on_part_3)
     assert services.execute_steps(ids) == WIDTH
     failed = Step.objects.get(run=run, key="n3#0.0")
     assert failed.status == StepStatus.FAILED and "RuntimeError: provider bug" in failed.error
@@ -324,7 +340,15 @@ def test_a_fan_out_s_calls_start_before_its_rows_are_written_and_are_recorded_on
         return insert_rows(objs)
 
     monkeypatch.setattr(services, "insert_rows", insert_noting_steps)
+    submit_awaiting = AgentCallPool.submit_awaiting
+
+    def awaiting_noted(self, calls, **kwargs):  # the waiter's calls are awaited, in one hand-over
+        with lock:
+            order.extend(["call"] * len(calls))
+        return submit_awaiting(self, calls, **kwargs)
+
     monkeypatch.setattr(AgentCallPool, "submit", noting("call", AgentCallPool.submit))
+    monkeypatch.setattr(AgentCallPool, "submit_awaiting", awaiting_noted)
     monkeypatch.setattr(services, "_remember_steps", noting("committed", services._remember_steps))
     monkeypatch.setattr(services, "_complete_all", noting("record", services._complete_all))
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
@@ -377,3 +401,55 @@ def test_calls_started_for_a_transaction_that_rolls_back_run_out_unrecorded(alic
     with services.continuing_here():
         services.begin_run(run.pk)  # begun again (the task retried): it runs as usual
     assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_that_only_wait_are_awaited_on_one_loop_and_calls_with_tools_take_threads(
+    alice, make_agent, make_swarm, monkeypatch
+):
+    from apps.engine.providers.scripted import ScriptedProvider
+
+    waiter = make_agent("waiter", config={"replies": ["waited {{ input }}"], "cycle": True, "delay_ms": 200})
+    counter = make_agent(
+        "counter",
+        config={
+            "replies": [
+                {
+                    "content": "{{ tool_results[0].content }}",
+                    "tool_calls": [{"tool": "calculator", "arguments": {"expression": "6 * 7"}}],
+                    "delay_ms": 200,
+                }
+            ],
+            "cycle": True,
+        },
+        privileges=["tool.calculator"],
+    )
+    nodes = [{"name": f"w{i}", "agent": "waiter", "input": f"w{i}"} for i in range(6)]
+    nodes += [{"name": f"c{i}", "agent": "counter"} for i in range(3)]
+    swarm = make_swarm(name="lanes", strategy="heist", agents=[waiter, counter], strategy_config={"nodes": nodes})
+    lanes: dict[str, set[str]] = {"waiter": set(), "counter": set()}
+    reply, areply = ScriptedProvider.reply, ScriptedProvider.areply
+
+    def noting_reply(self, spec, request, **kwargs):
+        lanes[spec.name].add(threading.current_thread().name)
+        return reply(self, spec, request, **kwargs)
+
+    async def noting_areply(self, spec, request, **kwargs):
+        lanes[spec.name].add(threading.current_thread().name)
+        return await areply(self, spec, request, **kwargs)
+
+    monkeypatch.setattr(ScriptedProvider, "reply", noting_reply)
+    monkeypatch.setattr(ScriptedProvider, "areply", noting_areply)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=swarm, task="go", user=alice)
+    with services.continuing_here():
+        services.begin_run(run.pk)
+
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert lanes["waiter"] == {"swarmweb-agent-call-loop"}
+    assert lanes["counter"] and all(name.startswith("swarmweb-agent-call-") for name in lanes["counter"])
+    assert "swarmweb-agent-call-loop" not in lanes["counter"]  # its tool runs where the database may be used
+    steps = list(Step.objects.filter(run=run))
+    assert sorted(s.output for s in steps) == ["42"] * 3 + [f"waited w{i}" for i in range(6)]
+    assert _ran_together(steps)  # both lanes' calls overlapped

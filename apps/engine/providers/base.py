@@ -28,6 +28,9 @@ class Reply:
 class Provider(Protocol):
     uses_history: bool
     """Whether replies depend on ``StepRequest.history`` (callers skip loading it otherwise)."""
+    uses_tools: bool
+    """Whether replies may call the tools the caller offers (``ToolHost.specs``); a scripted
+    agent's tool calls are written in its config instead."""
 
     def parse_config(self, config: Mapping[str, Any]) -> Any:
         """Validate an agent's config; raise ``AgentConfigError`` listing every bad field."""
@@ -45,6 +48,19 @@ class Provider(Protocol):
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
     ) -> Reply:
         """Produce the agent's reply, calling ``tools`` if it needs to; raise ``ProviderError`` on failure."""
+        ...
+
+    def waits_async(self, config: Mapping[str, Any]) -> bool:
+        """True if ``areply`` can produce this config's replies on an event loop, given no tools.
+
+        A call that mostly waits (on a model's HTTP answer, or a scripted delay standing in for
+        one) then needs no thread of its own while it waits: the worker's agent-call pool awaits
+        hundreds of them on one loop (``apps.runs.agent_calls``). Calls that may use tools, and
+        providers that cannot await, take a thread each (``reply``)."""
+        ...
+
+    async def areply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+        """``reply`` awaited on an event loop, without tools (only where ``waits_async``)."""
         ...
 
 

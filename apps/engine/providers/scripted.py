@@ -20,6 +20,7 @@ results as ``tool_results`` (each with ``ok`` and ``content``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Mapping
@@ -97,6 +98,7 @@ def _parse_reply(reader: ConfigReader, key: str, raw: Any) -> ScriptedReply | No
 
 class ScriptedProvider:
     uses_history = False
+    uses_tools = False
 
     def parse_config(self, config: Mapping[str, Any]) -> ScriptedConfig:
         allowed = {"replies", "rules", "default", "cycle", "delay_ms", "cost_per_call", "tokens_per_call"}
@@ -153,12 +155,9 @@ class ScriptedProvider:
         """Instant unless some reply waits (``delay_ms``, standing in for slow I/O) or calls tools."""
         if config.get("delay_ms"):
             return False
-        replies = [
-            *config.get("replies", []),
-            *(r.get("reply") for r in config.get("rules", []) if isinstance(r, Mapping)),
-        ]
-        replies.append(config.get("default"))
-        return not any(isinstance(r, Mapping) and (r.get("delay_ms") or r.get("tool_calls")) for r in replies)
+        return not any(
+            isinstance(r, Mapping) and (r.get("delay_ms") or r.get("tool_calls")) for r in _raw_replies(config)
+        )
 
     @staticmethod
     def choose(config: ScriptedConfig, request: StepRequest) -> ScriptedReply:
@@ -174,14 +173,42 @@ class ScriptedProvider:
             return config.default
         return config.replies[-1]
 
+    def waits_async(self, config: Mapping[str, Any]) -> bool:
+        """Every reply but those that call tools (made on the caller's thread) can be awaited."""
+        return not any(isinstance(r, Mapping) and r.get("tool_calls") for r in _raw_replies(config))
+
     def reply(
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
     ) -> Reply:
         config = parsed_config(self, spec.config)
         chosen = self.choose(config, request)
-        delay_ms = chosen.delay_ms if chosen.delay_ms is not None else config.delay_ms
-        if delay_ms:
+        if delay_ms := self._delay_ms(config, chosen):
             time.sleep(delay_ms / 1000)
+        return self._reply(config, chosen, spec, request, on_token=on_token, tools=tools)
+
+    async def areply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+        config = parsed_config(self, spec.config)
+        chosen = self.choose(config, request)
+        if chosen.tool_calls:  # waits_async said no for this config
+            raise ProviderError("A scripted reply that calls tools is made on a thread (reply), not awaited.")
+        if delay_ms := self._delay_ms(config, chosen):
+            await asyncio.sleep(delay_ms / 1000)
+        return self._reply(config, chosen, spec, request, on_token=on_token, tools=None)
+
+    @staticmethod
+    def _delay_ms(config: ScriptedConfig, chosen: ScriptedReply) -> int:
+        return chosen.delay_ms if chosen.delay_ms is not None else config.delay_ms
+
+    @staticmethod
+    def _reply(
+        config: ScriptedConfig,
+        chosen: ScriptedReply,
+        spec: AgentSpec,
+        request: StepRequest,
+        *,
+        on_token: TokenSink | None,
+        tools: ToolHost | None,
+    ) -> Reply:
         if chosen.error:
             raise ProviderError(chosen.error)
         context: dict[str, Any] = {
@@ -215,6 +242,15 @@ class ScriptedProvider:
             on_token(content)
         usage = Usage(completion_tokens=config.tokens_per_call, cost=config.cost_per_call)
         return Reply(content, usage=usage, done=chosen.done, data={"tool_calls": results} if results else {})
+
+
+def _raw_replies(config: Mapping[str, Any]) -> list[Any]:
+    """Every reply a config can give, as written (not parsed)."""
+    return [
+        *config.get("replies", []),
+        *(r.get("reply") for r in config.get("rules", []) if isinstance(r, Mapping)),
+        config.get("default"),
+    ]
 
 
 def _render_strings(value: Any, context: Mapping[str, Any]) -> Any:

@@ -59,6 +59,7 @@ def extract_code(text: str) -> str:
 
 class SkillProvider:
     uses_history = False
+    uses_tools = False
 
     def parse_config(self, config: Mapping[str, Any]) -> SkillConfig:
         allowed = {"skill", "template", "mode", "expected", "case_sensitive", "tolerance", "timeout_s", "memory_mb"}
@@ -96,6 +97,12 @@ class SkillProvider:
     def is_instant(self, config: Mapping[str, Any]) -> bool:
         # Everything but ``python``, which starts a process and may run for seconds.
         return config.get("skill") in {SkillName.CALCULATOR, SkillName.ECHO, SkillName.JUDGE, SkillName.TERMINATOR}
+
+    def waits_async(self, config: Mapping[str, Any]) -> bool:
+        return False  # skills compute (or run a sandboxed process): nothing to await
+
+    async def areply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+        raise ProviderError("Skills reply on a thread of their own (waits_async is false).")
 
     def reply(
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
