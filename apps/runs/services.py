@@ -759,7 +759,8 @@ def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", err
     run.result = result
     run.error = error
     run.finished_at = now
-    outstanding = list(Step.objects.filter(run=run, status__in=OUTSTANDING).order_by("index"))
+    step_ids, request_ids = _left_open(run)
+    outstanding = list(Step.objects.filter(pk__in=step_ids).order_by("index")) if step_ids else []
     if outstanding:
         Step.objects.filter(pk__in=[s.pk for s in outstanding]).update(
             status=StepStatus.CANCELLED, outcome=StepOutcome.CANCELLED.value, finished_at=now, claim_token=None
@@ -771,11 +772,27 @@ def _finish(run: Run, status: RunStatus, log: EventLog, *, result: str = "", err
         transaction.on_commit(lambda run_id=run.pk: _dispatch_cancel_children(run_id))
     if run.parent_step_id is not None:
         transaction.on_commit(lambda run_id=run.pk: _dispatch_child_finished(run_id))
-    for request in HumanRequest.objects.filter(run=run, status=HumanRequestStatus.PENDING):
+    for request in HumanRequest.objects.filter(pk__in=request_ids) if request_ids else ():
         request.status = HumanRequestStatus.CANCELLED
         request.save(update_fields=["status"])
         log.append(EventKind.HUMAN_ANSWERED, human_request_data(request))
     log.append(EventKind.RUN_STATUS, run_data(run))
+
+
+def _left_open(run: Run) -> tuple[list[int], list[int]]:
+    """The run's outstanding steps and pending human requests (keys), in one round trip: a run
+    usually ends with neither, and two ORM queries to learn that cost a millisecond each."""
+    quote = connection.ops.quote_name
+    steps, requests = quote(Step._meta.db_table), quote(HumanRequest._meta.db_table)
+    outstanding = ", ".join(["%s"] * len(OUTSTANDING))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, id FROM {steps} WHERE run_id = %s AND status IN ({outstanding})"
+            f" UNION ALL SELECT 1, id FROM {requests} WHERE run_id = %s AND status = %s",
+            [run.pk, *OUTSTANDING, run.pk, HumanRequestStatus.PENDING],
+        )
+        rows = cursor.fetchall()
+    return [pk for kind, pk in rows if kind == 0], [pk for kind, pk in rows if kind == 1]
 
 
 # ---- executing steps ---------------------------------------------------------
@@ -1262,27 +1279,32 @@ class _Combiner:
     or two per table for the whole batch, one strategy transition), and keeps
     going while more arrive. If the batch fails (rare), each completion is
     recorded again on its own, so one bad completion never costs the others
-    theirs. Each caller gets its own outcome only after the commit, so a
-    caller never reports a result that was not stored.
+    theirs. Each caller gets its outcomes (one ``Future`` per caller, however
+    many completions it brought) only after the commit, so a caller never
+    reports a result that was not stored.
     """
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.lock = threading.Lock()
-        self.pending: list[tuple[Completion, Future]] = []
+        self.pending: list[tuple[list[Completion], Future]] = []
         self.leading = False
         self.batches = 0  # for tests and diagnostics
         self.largest_batch = 0
 
     def complete(self, completions: Sequence[Completion]) -> list[bool]:
-        futures: list[Future] = [Future() for _ in completions]
+        future: Future = Future()
         with self.lock:
-            self.pending.extend(zip(completions, futures, strict=True))
+            self.pending.append((list(completions), future))
             lead = not self.leading
             self.leading = self.leading or lead
         if lead:
             self._lead()
-        return [future.result() for future in futures]
+        outcomes = future.result()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes
 
     def _lead(self) -> None:
         while True:
@@ -1292,39 +1314,39 @@ class _Combiner:
                     self.leading = False
                     return
             self.batches += 1
-            self.largest_batch = max(self.largest_batch, len(batch))
+            self.largest_batch = max(self.largest_batch, sum(len(completions) for completions, _done in batch))
             self._record(batch)
 
-    def _record(self, batch: list[tuple[Completion, Future]]) -> None:
+    def _record(self, batch: list[tuple[list[Completion], Future]]) -> None:
+        completions = [completion for group, _done in batch for completion in group]
         outcomes: list[bool | BaseException]
         try:
             with transaction.atomic():
                 run = _lock_run(self.run_id)
                 if run is None:
-                    outcomes = [False] * len(batch)
+                    outcomes = [False] * len(completions)
                 else:
-                    outcomes = list(_record_completions(run, [c for c, _done in batch], EventLog(run)))
+                    outcomes = list(_record_completions(run, completions, EventLog(run)))
         except Exception:
             # Rare: something in the batch failed and the whole transaction rolled back. Record each
             # completion on its own, so one bad completion cannot cost the others theirs.
             logger.exception(
-                "Run %s: a combined batch of %s completions failed; recording one by one", self.run_id, len(batch)
+                "Run %s: a combined batch of %s completions failed; recording one by one", self.run_id, len(completions)
             )
             outcomes = []
-            for completion, _done in batch:
+            for completion in completions:
                 try:
                     outcomes.append(_record_one(completion))
                 except Exception as exc:
                     outcomes.append(exc)
         except BaseException as exc:
-            for _completion, done in batch:
+            for _group, done in batch:
                 done.set_exception(exc)
             raise
-        for (_completion, done), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                done.set_exception(outcome)
-            else:
-                done.set_result(outcome)
+        start = 0
+        for group, done in batch:
+            done.set_result(outcomes[start : start + len(group)])
+            start += len(group)
 
 
 _combiners: dict[int, _Combiner] = {}

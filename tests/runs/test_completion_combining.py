@@ -82,11 +82,11 @@ def test_one_failing_completion_does_not_cost_the_others_theirs(alice, make_agen
 
     monkeypatch.setattr(services, "_record_completions", fail_the_batch_once)
     combiner = services._combiner(run.pk)
-    futures = [Future() for _ in steps]
+    futures = [Future() for _ in steps[:2]]  # two callers: one with two completions, one with one
     done = StepResult(StepOutcome.SUCCESS, content="ok")
-    batch = [(services.Completion(s, done, c.token), f) for s, c, f in zip(steps, claims, futures, strict=True)]
-    combiner._record(batch)
-    assert [f.result() for f in futures] == [True, True, True]  # the retry one by one recorded all three
+    completions = [services.Completion(s, done, c.token) for s, c in zip(steps, claims, strict=True)]
+    combiner._record([(completions[:2], futures[0]), (completions[2:], futures[1])])
+    assert [f.result() for f in futures] == [[True, True], [True]]  # the retry one by one recorded all three
     assert Step.objects.filter(run=run, status=StepStatus.SUCCEEDED).count() == 3
     run = Run.objects.get(pk=run.pk)
     assert run.status == RunStatus.SUCCEEDED
