@@ -453,3 +453,47 @@ def test_calls_that_only_wait_are_awaited_on_one_loop_and_calls_with_tools_take_
     steps = list(Step.objects.filter(run=run))
     assert sorted(s.output for s in steps) == ["42"] * 3 + [f"waited w{i}" for i in range(6)]
     assert _ran_together(steps)  # both lanes' calls overlapped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_llm_calls_offered_no_tools_are_awaited_and_those_offered_tools_take_threads(
+    alice, make_agent, make_swarm, monkeypatch
+):
+    from apps.engine.providers.openai_compat import OpenAICompatibleProvider
+    from tests.support.openai_server import LocalOpenAIServer
+
+    server = LocalOpenAIServer().start()
+    config = {"base_url": server.base_url, "model": "m", "timeout_s": 5, "max_retries": 0}
+    plain = make_agent("plain", provider="openai", config=config)
+    handy = make_agent("handy", provider="openai", config=config, privileges=["model.m", "tool.calculator"])
+    nodes = [{"name": f"p{i}", "agent": "plain"} for i in range(4)] + [
+        {"name": f"h{i}", "agent": "handy"} for i in range(2)
+    ]
+    swarm = make_swarm(name="llms", strategy="heist", agents=[plain, handy], strategy_config={"nodes": nodes})
+    lanes: dict[str, set[str]] = {"plain": set(), "handy": set()}
+    reply, areply = OpenAICompatibleProvider.reply, OpenAICompatibleProvider.areply
+
+    def noting_reply(self, spec, request, **kwargs):
+        lanes[spec.name].add(threading.current_thread().name)
+        return reply(self, spec, request, **kwargs)
+
+    async def noting_areply(self, spec, request, **kwargs):
+        lanes[spec.name].add(threading.current_thread().name)
+        return await areply(self, spec, request, **kwargs)
+
+    monkeypatch.setattr(OpenAICompatibleProvider, "reply", noting_reply)
+    monkeypatch.setattr(OpenAICompatibleProvider, "areply", noting_areply)
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    try:
+        run = services.start_run(swarm=swarm, task="go", user=alice)
+        with services.continuing_here():
+            services.begin_run(run.pk)
+    finally:
+        server.stop()
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert lanes["plain"] == {"swarmweb-agent-call-loop"}
+    assert lanes["handy"] and "swarmweb-agent-call-loop" not in lanes["handy"]
+    tooled = [r for r in server.requests if "tools" in r]
+    assert len(tooled) == 2 and all(r["tools"][0]["function"]["name"] == "calculator" for r in tooled)
+    assert {s.output for s in Step.objects.filter(run=run)} == {"Hello from the local model."}
