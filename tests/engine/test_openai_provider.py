@@ -156,3 +156,25 @@ def test_three_identical_failing_calls_stop_the_loop(server):
 def test_without_tools_on_offer_no_tools_are_sent(server):
     run_agent_step(agent(server), StepRequest(task="t", input="hi"))
     assert "tools" not in server.requests[0]
+
+
+def test_every_call_shares_one_tls_context_instead_of_loading_the_certificates_again(server, monkeypatch):
+    import httpx
+
+    from apps.engine.providers import openai_compat
+
+    built = []
+    create = httpx.create_ssl_context
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    monkeypatch.setattr(openai_compat, "_tls_context", None)
+    server.responses += [ScriptedResponse(content=f"reply {i}") for i in range(4)]
+    spec = agent(server)
+    replies = [run_agent_step(spec, StepRequest(task="t", input="hi")).content for _ in range(2)]
+    replies += [asyncio.run(arun_agent_step(spec, StepRequest(task="t", input="hi"))).content for _ in range(2)]
+    assert replies == [f"reply {i}" for i in range(4)]
+    assert len(built) == 1  # built once, for the first call (a client building its own took 44 ms of CPU)
