@@ -890,6 +890,7 @@ class _Prepared:
     request: StepRequest
     instant: bool
     awaitable: bool = False  # its call can be awaited on the pool's event loop (_acall_agent)
+    tools: dict[str, Any] | None = None  # the tool registry as its batch read it, for a provider that offers tools
 
 
 def execute_step(step_id: int, *, stream: bool = True) -> bool:
@@ -1001,7 +1002,7 @@ def _prepare(step: Step, checked: dict[tuple, Any] | None = None) -> _Prepared |
     found = cache[key]
     if isinstance(found, StepResult):
         return found
-    spec, instant, uses_history, awaitable = found
+    spec, instant, uses_history, awaitable, tools = found
     request = StepRequest(
         task=step.run.task,
         input=step.input,
@@ -1010,13 +1011,16 @@ def _prepare(step: Step, checked: dict[tuple, Any] | None = None) -> _Prepared |
         call_index=step.call_index,
         timeout_s=min(step.timeout_s or float("inf"), float(_conf("STEP_TIMEOUT_SECONDS"))),
     )
-    return _Prepared(step=step, spec=spec, request=request, instant=instant, awaitable=awaitable)
+    return _Prepared(step=step, spec=spec, request=request, instant=instant, awaitable=awaitable, tools=tools)
 
 
-def _check_agent(step: Step) -> tuple[Any, bool, bool, bool] | StepResult:
+def _check_agent(step: Step) -> tuple[Any, bool, bool, bool, dict[str, Any] | None] | StepResult:
     """May the step's agent act in its run now; its spec, whether it is instant, reads history,
     and can be awaited (``Provider.waits_async``; no memory to recall and no tools offered: both
-    need the database, which the pool's event loop never touches)."""
+    need the database, which the pool's event loop never touches); and, for a provider that
+    offers the model tools, the tool registry read once here for every call of the batch (each
+    call reading it on its own thread opened a database connection per call: a fan-out of 200
+    ran PostgreSQL out of connections)."""
     try:
         check_may_act(step.agent, run=step.run)
     except GovernanceError as exc:
@@ -1028,13 +1032,14 @@ def _check_agent(step: Step) -> tuple[Any, bool, bool, bool] | StepResult:
         return StepResult(StepOutcome.ERROR, error=f"Agent {step.agent_name}: {exc.message}")
     agent = step.agent
     instant = provider.is_instant(agent.config)
+    host = RunToolHost(step, agent) if provider.uses_tools and not instant else None
     awaitable = (
         not instant
         and not agent.memory_top_k
         and provider.waits_async(agent.config)
-        and not (provider.uses_tools and RunToolHost(step, agent).specs())
+        and not (host is not None and host.specs())
     )
-    return spec, instant, provider.uses_history, awaitable
+    return spec, instant, provider.uses_history, awaitable, host.registry() if host is not None else None
 
 
 def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
@@ -1049,7 +1054,7 @@ def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
     if prepared.instant:
         return _noting_recall(run_agent_step(prepared.spec, request), recalled)
     relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
-    tools = RunToolHost(step, step.agent)
+    tools = RunToolHost(step, step.agent, registry=prepared.tools)
     try:
         result = run_agent_step(prepared.spec, request, on_token=relay, tools=tools)
     finally:

@@ -42,20 +42,27 @@ async def _await(awaitable):
 class RunToolHost:
     """Runs tool calls for one agent during one step of a run, and records them."""
 
-    def __init__(self, step: Step, agent: Agent) -> None:
+    def __init__(self, step: Step, agent: Agent, *, registry: dict[str, Tool] | None = None) -> None:
+        """``registry``: the tools as read a moment ago for the same run (``registry()`` of another
+        host), so a batch of calls reads them once; otherwise read on first use."""
         self.step = step
         self.agent = agent
         self.run = step.run
         self.calls: list[dict[str, Any]] = []
-        self._registry: dict[str, Tool] | None = None
+        self._registry: dict[str, Tool] | None = registry
 
     # ---- what the agent is offered ----------------------------------------------------
 
     def _tools(self) -> dict[str, Tool]:
-        """The registry as this step sees it (read once per step: a tool approved meanwhile waits for the next)."""
+        """The registry as this step sees it (read once per step, or per batch: a tool approved meanwhile
+        waits for the next)."""
         if self._registry is None:
             self._registry = self._load_tools()
         return self._registry
+
+    def registry(self) -> dict[str, Tool]:
+        """Every tool this run's owner has (built-in and approved made ones), offered or not."""
+        return self._tools()
 
     def _load_tools(self) -> dict[str, Tool]:
         from apps.tools.services import call_made_tool, usable_tools

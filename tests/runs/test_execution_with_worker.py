@@ -78,12 +78,12 @@ def test_seeding_twice_keeps_one_training_dataset(demo, alice):
     assert len(dataset.tasks) == 60 and {t["family"] for t in dataset.tasks} == {"sum", "repeat"}
 
 
-def test_llm_calls_of_a_fan_out_are_awaited_together_through_the_worker(alice, make_agent, make_swarm, celery_worker):
+def test_the_llm_calls_of_a_fan_out_wait_at_once_through_the_worker(alice, make_agent, make_swarm, celery_worker):
     server = LocalOpenAIServer().start()
     try:
         server.responses += [ScriptedResponse(content=f"answer {i}", delay_s=0.5) for i in range(6)]
         config = {"base_url": server.base_url, "model": "m", "timeout_s": 5, "max_retries": 0}
-        llm = make_agent("llm", provider="openai", config=config)  # offered no tools: its calls are awaited
+        llm = make_agent("llm", provider="openai", config=config)
         nodes = [{"name": f"n{i}", "agent": "llm", "input": f"part {i}"} for i in range(6)]
         swarm = make_swarm(name="fan", strategy="heist", agents=[llm], strategy_config={"nodes": nodes})
         run = wait_for_run(services.start_run(swarm=swarm, task="go", user=alice))

@@ -456,10 +456,11 @@ def test_calls_that_only_wait_are_awaited_on_one_loop_and_calls_with_tools_take_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_llm_calls_offered_no_tools_are_awaited_and_those_offered_tools_take_threads(
+def test_a_fan_out_of_llm_calls_takes_threads_and_reads_the_tool_registry_once_per_agent(
     alice, make_agent, make_swarm, monkeypatch
 ):
     from apps.engine.providers.openai_compat import OpenAICompatibleProvider
+    from apps.tools import services as tool_services
     from tests.support.openai_server import LocalOpenAIServer
 
     server = LocalOpenAIServer().start()
@@ -467,22 +468,25 @@ def test_llm_calls_offered_no_tools_are_awaited_and_those_offered_tools_take_thr
     plain = make_agent("plain", provider="openai", config=config)
     handy = make_agent("handy", provider="openai", config=config, privileges=["model.m", "tool.calculator"])
     nodes = [{"name": f"p{i}", "agent": "plain"} for i in range(4)] + [
-        {"name": f"h{i}", "agent": "handy"} for i in range(2)
+        {"name": f"h{i}", "agent": "handy"} for i in range(4)
     ]
     swarm = make_swarm(name="llms", strategy="heist", agents=[plain, handy], strategy_config={"nodes": nodes})
-    lanes: dict[str, set[str]] = {"plain": set(), "handy": set()}
-    reply, areply = OpenAICompatibleProvider.reply, OpenAICompatibleProvider.areply
+    lanes: set[str] = set()
+    reply = OpenAICompatibleProvider.reply
 
     def noting_reply(self, spec, request, **kwargs):
-        lanes[spec.name].add(threading.current_thread().name)
+        lanes.add(threading.current_thread().name)
         return reply(self, spec, request, **kwargs)
 
-    async def noting_areply(self, spec, request, **kwargs):
-        lanes[spec.name].add(threading.current_thread().name)
-        return await areply(self, spec, request, **kwargs)
+    reads: list[threading.Thread] = []
+    usable_tools = tool_services.usable_tools
+
+    def counting_reads(owner):
+        reads.append(threading.current_thread())
+        return usable_tools(owner)
 
     monkeypatch.setattr(OpenAICompatibleProvider, "reply", noting_reply)
-    monkeypatch.setattr(OpenAICompatibleProvider, "areply", noting_areply)
+    monkeypatch.setattr(tool_services, "usable_tools", counting_reads)
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
     try:
         run = services.start_run(swarm=swarm, task="go", user=alice)
@@ -492,8 +496,11 @@ def test_llm_calls_offered_no_tools_are_awaited_and_those_offered_tools_take_thr
         server.stop()
     run = Run.objects.get(pk=run.pk)
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert lanes["plain"] == {"swarmweb-agent-call-loop"}
-    assert lanes["handy"] and "swarmweb-agent-call-loop" not in lanes["handy"]
+    assert lanes and all(name.startswith("swarmweb-agent-call-") for name in lanes)
+    assert "swarmweb-agent-call-loop" not in lanes
+    # read on the batch's own thread, once per agent, not by each call on its pool thread (a
+    # connection each: a fan-out of 200 ran PostgreSQL out of connections)
+    assert reads == [threading.current_thread()] * 2
     tooled = [r for r in server.requests if "tools" in r]
-    assert len(tooled) == 2 and all(r["tools"][0]["function"]["name"] == "calculator" for r in tooled)
+    assert len(tooled) == 4 and all(r["tools"][0]["function"]["name"] == "calculator" for r in tooled)
     assert {s.output for s in Step.objects.filter(run=run)} == {"Hello from the local model."}

@@ -27,6 +27,10 @@ class ScriptedResponse:
     tool_calls: list[tuple[str, str]] | None = None  # (function name, JSON arguments) asked of the client
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # a fan-out connects hundreds at once (socketserver's default backlog: 5)
+
+
 @dataclass
 class LocalOpenAIServer:
     responses: list[ScriptedResponse] = field(default_factory=list)
@@ -130,7 +134,7 @@ class LocalOpenAIServer:
                 event("[DONE]")
                 self.close_connection = True
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()

@@ -21,14 +21,13 @@ identical failing calls in a row stop the loop. Tool turns are not streamed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -143,45 +142,18 @@ class OpenAICompatibleProvider:
         return False
 
     def waits_async(self, config: Mapping[str, Any]) -> bool:
-        return True  # a call offered no tools is one HTTP exchange (streamed or not), retries included
+        # Measured: 200 concurrent calls to a local server took 630-815 ms on a thread each and
+        # 940-1260 ms awaited through httpx's async client (2.7 s through one shared async
+        # client). Threads it is, until an async client is the cheaper of the two.
+        return False
+
+    async def areply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
+        raise ProviderError("OpenAI-compatible calls are made on a thread of their own (waits_async is false).")
 
     def reply(
         self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None, tools: ToolHost | None = None
     ) -> Reply:
         config = parsed_config(self, spec.config)
-        url, headers, body, timeout = self._request(config, spec, request)
-        specs = tools.specs() if tools is not None else []
-        data: dict[str, Any] = {"model": config.model}
-        if specs:
-            assert tools is not None
-            content, prompt_tokens, completion_tokens, calls = self._tool_loop(
-                config, url, headers, body, timeout, tools
-            )
-            data["tool_calls"] = calls
-        else:
-            content, prompt_tokens, completion_tokens = self._retrying(
-                config, url, lambda: self._call(url, headers, body, timeout, on_token)
-            )
-        return _reply(config, content, prompt_tokens, completion_tokens, data)
-
-    async def areply(self, spec: AgentSpec, request: StepRequest, *, on_token: TokenSink | None = None) -> Reply:
-        config = parsed_config(self, spec.config)
-        url, headers, body, timeout = self._request(config, spec, request)
-        attempt = 0
-        while True:
-            try:
-                content, prompt_tokens, completion_tokens = await self._acall(url, headers, body, timeout, on_token)
-                break
-            except ProviderError as exc:
-                await asyncio.sleep(self._backoff(config, url, attempt, exc))
-                attempt += 1
-        return _reply(config, content, prompt_tokens, completion_tokens, {"model": config.model})
-
-    @staticmethod
-    def _request(
-        config: OpenAIConfig, spec: AgentSpec, request: StepRequest
-    ) -> tuple[str, dict[str, str], dict[str, Any], float]:
-        """The chat-completions call to make: URL, headers, body and timeout."""
         headers = {"Content-Type": "application/json"}
         if config.api_key_env:
             key = os.environ.get(config.api_key_env)
@@ -199,16 +171,22 @@ class OpenAICompatibleProvider:
         if config.stream:
             body["stream_options"] = {"include_usage": True}
         timeout = min(config.timeout_s, request.timeout_s)
-        return f"{config.base_url}/chat/completions", headers, body, timeout
-
-    @staticmethod
-    def _backoff(config: OpenAIConfig, url: str, attempt: int, exc: ProviderError) -> float:
-        """How long to wait before retrying after ``exc``; raises it when it is not retried."""
-        if not exc.retryable or attempt >= config.max_retries:
-            raise exc
-        delay = min(MAX_BACKOFF_S, 0.5 * 2**attempt)
-        logger.warning("Retrying %s after %s (attempt %d): %s", url, delay, attempt + 1, exc)
-        return delay
+        url = f"{config.base_url}/chat/completions"
+        specs = tools.specs() if tools is not None else []
+        data: dict[str, Any] = {"model": config.model}
+        if specs:
+            assert tools is not None
+            content, prompt_tokens, completion_tokens, calls = self._tool_loop(
+                config, url, headers, body, timeout, tools
+            )
+            data["tool_calls"] = calls
+        else:
+            content, prompt_tokens, completion_tokens = self._retrying(
+                config, url, lambda: self._call(url, headers, body, timeout, on_token)
+            )
+        cost = (config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens) / 1000
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
+        return Reply(content, usage=usage, data=data)
 
     @staticmethod
     def _retrying(config: OpenAIConfig, url: str, attempt_call):
@@ -217,7 +195,11 @@ class OpenAICompatibleProvider:
             try:
                 return attempt_call()
             except ProviderError as exc:
-                time.sleep(OpenAICompatibleProvider._backoff(config, url, attempt, exc))
+                if not exc.retryable or attempt >= config.max_retries:
+                    raise
+                delay = min(MAX_BACKOFF_S, 0.5 * 2**attempt)
+                logger.warning("Retrying %s after %s (attempt %d): %s", url, delay, attempt + 1, exc)
+                time.sleep(delay)
                 attempt += 1
 
     def _tool_loop(
@@ -318,38 +300,8 @@ class OpenAICompatibleProvider:
                         retryable=response.status_code in RETRYABLE_STATUS,
                     )
                 if body["stream"]:
-                    stream = _Stream(on_token)
-                    for line in response.iter_lines():
-                        if not stream.read(line):
-                            break
-                    return stream.outcome()
+                    return _read_stream(response.iter_lines(), on_token)
                 response.read()
-                return _read_completion(response)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"{url} did not answer within {timeout:g}s ({type(exc).__name__}).") from None
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"Could not reach {url}: {exc}", retryable=True) from None
-
-    async def _acall(
-        self, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float, on_token: TokenSink | None
-    ) -> tuple[str, int, int]:
-        """``_call`` on an event loop."""
-        try:
-            client = httpx.AsyncClient(timeout=_timeout(timeout), verify=_tls())
-            async with client, client.stream("POST", url, headers=headers, json=body) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise ProviderError(
-                        f"{url} answered HTTP {response.status_code}: {_error_text(response)}",
-                        retryable=response.status_code in RETRYABLE_STATUS,
-                    )
-                if body["stream"]:
-                    stream = _Stream(on_token)
-                    async for line in response.aiter_lines():
-                        if not stream.read(line):
-                            break
-                    return stream.outcome()
-                await response.aread()
                 return _read_completion(response)
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(f"{url} did not answer within {timeout:g}s ({type(exc).__name__}).") from None
@@ -423,45 +375,28 @@ def _read_completion(response: httpx.Response) -> tuple[str, int, int]:
     return content, prompt_tokens, completion_tokens
 
 
-class _Stream:
-    """A streamed chat completion, read line by line (server-sent events)."""
-
-    def __init__(self, on_token: TokenSink | None) -> None:
-        self.on_token = on_token
-        self.parts: list[str] = []
-        self.usage: tuple[int, int] | None = None
-
-    def read(self, line: str) -> bool:
-        """Take one line; False once the stream says it is done."""
+def _read_stream(lines: Iterator[str], on_token: TokenSink | None) -> tuple[str, int, int]:
+    parts: list[str] = []
+    usage: tuple[int, int] | None = None
+    for line in lines:
         if not line.startswith("data:"):
-            return True  # blank separators, comments (": keep-alive") and event names
+            continue  # blank separators, comments (": keep-alive") and event names
         data = line[5:].strip()
         if data == "[DONE]":
-            return False
+            break
         try:
             chunk = json.loads(data)
         except ValueError:
             raise ProviderError(f"Malformed stream chunk: {data[:200]}") from None
         if "error" in chunk:
             raise ProviderError(f"Stream error: {chunk['error']}")
-        self.usage = _usage(chunk.get("usage")) or self.usage
+        usage = _usage(chunk.get("usage")) or usage
         for choice in chunk.get("choices") or []:
             delta = (choice.get("delta") or {}).get("content")
             if delta:
-                self.parts.append(delta)
-                if self.on_token is not None:
-                    self.on_token(delta)
-        return True
-
-    def outcome(self) -> tuple[str, int, int]:
-        content = "".join(self.parts)
-        prompt_tokens, completion_tokens = self.usage or (0, len(content) // 4)
-        return content, prompt_tokens, completion_tokens
-
-
-def _reply(
-    config: OpenAIConfig, content: str, prompt_tokens: int, completion_tokens: int, data: dict[str, Any]
-) -> Reply:
-    cost = (config.prompt_price_per_1k * prompt_tokens + config.completion_price_per_1k * completion_tokens) / 1000
-    usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost)
-    return Reply(content, usage=usage, data=data)
+                parts.append(delta)
+                if on_token is not None:
+                    on_token(delta)
+    content = "".join(parts)
+    prompt_tokens, completion_tokens = usage or (0, len(content) // 4)
+    return content, prompt_tokens, completion_tokens
