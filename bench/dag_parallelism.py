@@ -64,7 +64,10 @@ def main() -> None:
     probe_before = cpu_probe_ms()
     workers = start_workers()
     try:
-        for swarm in (warm, chain):  # connections, pools, caches
+        # Connections, pools, caches, on every step worker: a run goes to whichever worker is
+        # free, and with two warm-up runs only, the first wide run the second worker took (the
+        # 5th of 7 in every bench) took 264-350 ms against ~200 for the others.
+        for swarm in (warm, chain, wide) * 3:
             timed(swarm)
         chains, walls, runs = [], [], []
         for _ in range(args.repeat):  # interleaved, so drifts in machine load hit both alike
