@@ -584,7 +584,9 @@ class _Rooms:
 
     def get(self, name: str) -> Room:
         if name not in self.cache and not self.loaded:
-            self.cache.update((room.name, room) for room in Room.objects.filter(run=self.run))
+            table = connection.ops.quote_name(Room._meta.db_table)  # plain SQL: half the ORM's millisecond
+            rooms = Room.objects.raw(f"SELECT id, run_id, name FROM {table} WHERE run_id = %s", [self.run.pk])
+            self.cache.update((room.name, room) for room in rooms)
             self.loaded = True
         if name not in self.cache:
             self.cache[name] = Room.objects.create(run=self.run, name=name)
