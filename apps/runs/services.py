@@ -278,9 +278,9 @@ def _call_arrived(arrived: _Countdown, prepared: _Prepared, stream: bool) -> Ste
     return _call_agent(prepared, stream=stream)
 
 
-async def _acall_arrived(arrived: _Countdown, prepared: _Prepared, stream: bool) -> StepResult:
+async def _acall_arrived(arrived: _Countdown, prepared: _Prepared) -> StepResult:
     arrived.arrive()
-    return await _acall_agent(prepared, stream)
+    return await _acall_agent(prepared)
 
 
 def _unclaim(step_ids: Sequence[int], token: uuid.UUID) -> None:
@@ -1079,16 +1079,10 @@ def _call_agent(prepared: _Prepared, *, stream: bool) -> StepResult:
     return _noting_recall(result, recalled)
 
 
-async def _acall_agent(prepared: _Prepared, stream: bool) -> StepResult:
+async def _acall_agent(prepared: _Prepared) -> StepResult:
     """``_call_agent`` awaited on the agent-call pool's event loop, for a call that only waits
-    (``_Prepared.awaitable``: no memory recall, no tools)."""
-    step = prepared.step
-    relay = _DeltaRelay(step.run_id, step.pk) if stream and step.agent.provider == "openai" else None
-    try:
-        return await arun_agent_step(prepared.spec, prepared.request, on_token=relay)
-    finally:
-        if relay is not None:
-            relay.close()
+    (``_Prepared.awaitable``: no memory recall, no tools; no awaited provider streams tokens)."""
+    return await arun_agent_step(prepared.spec, prepared.request)
 
 
 def _submit_calls(
@@ -1099,9 +1093,9 @@ def _submit_calls(
     ``done``; with ``arrived``, each call counts itself there as it gets under way."""
     awaited = [p for p in prepared if p.awaitable]
     if arrived is not None:
-        pool.submit_awaiting([(_acall_arrived, (arrived, p, stream), p) for p in awaited], done=done)
+        pool.submit_awaiting([(_acall_arrived, (arrived, p), p) for p in awaited], done=done)
     else:
-        pool.submit_awaiting([(_acall_agent, (p, stream), p) for p in awaited], done=done)
+        pool.submit_awaiting([(_acall_agent, (p,), p) for p in awaited], done=done)
     for p in prepared:
         if p.awaitable:
             continue

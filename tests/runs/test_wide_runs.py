@@ -100,10 +100,10 @@ def test_a_batch_larger_than_the_pool_is_claimed_in_waves(begun_wide, monkeypatc
         finally:
             count(-1)
 
-    async def acounting(prepared, stream):  # the waiter's calls are awaited (Provider.waits_async)
+    async def acounting(prepared):  # the waiter's calls are awaited (Provider.waits_async)
         count(1)
         try:
-            return await acall_agent(prepared, stream)
+            return await acall_agent(prepared)
         finally:
             count(-1)
 
