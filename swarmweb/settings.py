@@ -142,6 +142,9 @@ SWARMWEB = {
     "STEP_BATCH_SIZE": env_int("STEP_BATCH_SIZE", 256, minimum=1),
     # Agent calls one step worker process waits on at once (its agent-call pool; see README).
     "AGENT_CALLS_PER_WORKER": env_int("AGENT_CALLS_PER_WORKER", 256, minimum=1),
+    # Of those, how many may use the database at once (a tool, memory recall): each holds a
+    # connection only for that moment, so PostgreSQL's connection limit is never reached.
+    "AGENT_CALL_DB_CONNECTIONS": env_int("AGENT_CALL_DB_CONNECTIONS", 8, minimum=1),
     # Room history (messages) an agent sees on a step.
     "HISTORY_MESSAGES": env_int("HISTORY_MESSAGES", 50, minimum=0),
     # How deep swarms of swarms may nest at run time (a top-level run is depth 0).

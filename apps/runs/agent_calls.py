@@ -6,9 +6,13 @@ Celery threads. Slots are reserved before steps are claimed, so a claimed
 step never sits in a queue while its lease runs: a batch larger than the
 free slots is claimed in waves as calls finish.
 
-Pool threads keep no database connection: a call that opened one (a tool,
-memory recall) closes it when it ends, so hundreds of concurrent calls never
-hold hundreds of connections.
+Pool threads hold a database connection only while they use it: the work of a
+call that needs the database (a tool, memory recall) runs in a database turn
+(``database_turn``), one of ``AGENT_CALL_DB_CONNECTIONS`` per process, and
+gives its connection back when the turn ends, before the call goes back to
+waiting on its model. So hundreds of concurrent calls that each use a tool
+never hold hundreds of connections (a fan-out of 200 such LLM calls ran
+PostgreSQL out of them: 88 of its steps failed with "too many clients").
 
 A call's outcome goes onto the queue its submitter gave (no ``Future`` per
 call): a wide fan-out submits hundreds at once, and the submitter reads them
@@ -29,7 +33,8 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -42,9 +47,10 @@ logger = logging.getLogger(__name__)
 class AgentCallPool:
     """A fixed set of daemon threads, all started at once, with reservable slots."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, database_turns: int = 8) -> None:
         self.size = size
         self._free = size
+        self.database_turns = _DatabaseTurns(database_turns)
         self._slots = threading.Condition()
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None  # started on first awaited call
@@ -118,6 +124,7 @@ class AgentCallPool:
         done.put((tag, result, error))
 
     def _serve(self) -> None:
+        _pool_thread.turns = self.database_turns
         while True:
             done, tag, fn, args, kwargs = self._work.get()
             result, error = None, None
@@ -134,6 +141,55 @@ class AgentCallPool:
 
 
 _opened = threading.local()  # whether this thread opened a database connection since it last closed
+_pool_thread = threading.local()  # .turns on the pool's threads: the pool's _DatabaseTurns
+
+
+class _DatabaseTurns:
+    """How many of a pool's threads may hold a database connection at once, and how many do."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._count = threading.Lock()
+        self.taking = 0  # threads in a turn now
+        self.most = 0  # the most that were at once (for tests and diagnostics)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        self._slots.acquire()
+        with self._count:
+            self.taking += 1
+            self.most = max(self.most, self.taking)
+        try:
+            yield
+        finally:
+            if getattr(_opened, "connection", False):
+                _opened.connection = False
+                connections.close_all()
+            with self._count:
+                self.taking -= 1
+            self._slots.release()
+
+
+@contextmanager
+def database_turn() -> Iterator[None]:
+    """Around work of an agent call that uses the database (a tool, memory recall).
+
+    On an agent-call pool thread: waits for one of the pool's database turns
+    (``AGENT_CALL_DB_CONNECTIONS``), and closes the connection the work opened when it ends,
+    so a call holds none while it waits on its model. Nested turns are one turn. Elsewhere (a
+    worker's task thread, which keeps its connection; a web request) it does nothing.
+    """
+    turns: _DatabaseTurns | None = getattr(_pool_thread, "turns", None)
+    if turns is None or getattr(_pool_thread, "in_turn", False):
+        yield
+        return
+    _pool_thread.in_turn = True
+    try:
+        with turns.turn():
+            yield
+    finally:
+        _pool_thread.in_turn = False
 
 
 def _note_connection(sender, connection, **kwargs) -> None:
@@ -155,6 +211,8 @@ def agent_call_pool() -> AgentCallPool:
     global _pool, _pool_pid
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid():  # first use, or we were forked
-            _pool = AgentCallPool(settings.SWARMWEB["AGENT_CALLS_PER_WORKER"])
+            _pool = AgentCallPool(
+                settings.SWARMWEB["AGENT_CALLS_PER_WORKER"], settings.SWARMWEB["AGENT_CALL_DB_CONNECTIONS"]
+            )
             _pool_pid = os.getpid()
         return _pool

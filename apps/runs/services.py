@@ -62,7 +62,7 @@ from apps.engine.values import ChatMessage, EventKind, StepOutcome, StepRequest,
 from apps.swarms.models import Swarm
 
 from . import broadcast
-from .agent_calls import agent_call_pool
+from .agent_calls import agent_call_pool, database_turn
 from .events import EventLog
 from .hooks import hooks_for
 from .models import HumanRequest, HumanRequestStatus, Message, Room, Run, RunStatus, Step, StepStatus
@@ -1181,8 +1181,10 @@ def _recall(step: Step) -> list[dict[str, Any]]:
     if agent.memory_scope in ("agent", "both"):
         scopes.append({"agent": agent})
     hits = []
-    for scope in scopes:
-        hits += search_memory(owner=step.run.owner, query=step.input or step.run.task, k=agent.memory_top_k, **scope)
+    with database_turn():  # on a pool thread: a connection only while recalling
+        for scope in scopes:
+            query = step.input or step.run.task
+            hits += search_memory(owner=step.run.owner, query=query, k=agent.memory_top_k, **scope)
     hits.sort(key=lambda hit: -hit.score)
     return [{"id": h.entry.pk, "score": round(h.score, 4), "text": h.entry.text} for h in hits[: agent.memory_top_k]]
 

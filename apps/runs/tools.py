@@ -5,7 +5,8 @@ approved version of each tool made by agents, each only when the agent
 holds the tool's privilege (and, if the agent lists ``tools``, only those).
 Every call is checked again when it happens: the agent must still be active
 and hold the privilege (a denial is audited), and the arguments must match
-the tool's JSON Schema. Refusals, bad arguments and tool errors come back
+the tool's JSON Schema. On an agent-call pool thread a call runs in a database
+turn (``agent_calls.database_turn``). Refusals, bad arguments and tool errors come back
 to the agent as failed results, never as a crashed step. Each call is
 recorded in the step's trajectory (``data.tool_calls``) and shown live on
 the run page as a sub-event of its step.
@@ -29,6 +30,7 @@ from apps.engine.governance import GovernanceError
 from apps.engine.tools import ToolCall, ToolResult, ToolSpec
 from apps.tools.registry import Tool, ToolContext, builtin_tools
 
+from .agent_calls import database_turn
 from .broadcast import publish_now, run_group
 from .models import Step
 
@@ -90,7 +92,8 @@ class RunToolHost:
 
     def call(self, call: ToolCall) -> ToolResult:
         started = time.perf_counter()
-        result = self._run(call)
+        with database_turn():  # on a pool thread: a connection only for the tool's moment
+            result = self._run(call)
         record = {
             "tool": call.name,
             "arguments": dict(call.arguments),

@@ -74,3 +74,46 @@ def test_awaited_calls_share_one_event_loop_thread_report_like_threaded_ones_and
     assert result is None and isinstance(error, ValueError)
     assert threads == {"swarmweb-agent-call-loop"}  # fifty 200 ms waits, one thread: they waited together
     assert pool.free == 64
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_take_turns_on_the_database_and_hold_a_connection_only_during_their_turn():
+    import threading
+
+    from apps.runs.agent_calls import database_turn
+
+    pool = AgentCallPool(6, database_turns=2)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    inside, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def tool_then_wait():
+        with database_turn(), database_turn():  # nested: the same turn
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            release.wait(0.2)
+            with lock:
+                inside[0] -= 1
+        wrapper = connections["default"]
+        return wrapper.connection  # after the turn: closed, while the call goes on waiting
+
+    assert pool.reserve(6, wait=True) == 6
+    for i in range(6):
+        pool.submit(tool_then_wait, done=done, tag=i)
+    outcomes = _outcomes(done, 6)
+    assert all(outcome == (None, None) for outcome in outcomes.values())
+    assert most[0] == 2 and pool.database_turns.most == 2 and pool.database_turns.taking == 0
+
+
+@pytest.mark.django_db
+def test_a_database_turn_off_the_pool_changes_nothing():
+    from apps.runs.agent_calls import database_turn
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    with database_turn(), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert connection.connection is not None  # a task thread's (or a request's) connection stays

@@ -504,3 +504,57 @@ def test_a_fan_out_of_llm_calls_takes_threads_and_reads_the_tool_registry_once_p
     tooled = [r for r in server.requests if "tools" in r]
     assert len(tooled) == 4 and all(r["tools"][0]["function"]["name"] == "calculator" for r in tooled)
     assert {s.output for s in Step.objects.filter(run=run)} == {"Hello from the local model."}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fan_out_of_llm_calls_using_a_tool_takes_turns_on_the_database_and_waits_on_its_models_together(
+    alice, make_agent, make_swarm, monkeypatch
+):
+    """Each call broadcasts (a tool writing to the database), then waits on its model: the tools
+    take the pool's few database turns, and the waits overlap, holding no connection. (200 such
+    calls, each keeping the connection its tool opened, ran PostgreSQL out of them.)"""
+    import json
+    import os
+
+    from apps.runs import agent_calls
+    from apps.runs.models import Message
+    from tests.support.openai_server import LocalOpenAIServer, ScriptedResponse
+
+    waiting, most_waiting, lock = [0], [0], threading.Lock()
+
+    def respond(body):
+        if not any(m.get("role") == "tool" for m in body["messages"]):
+            return ScriptedResponse(tool_calls=[("broadcast", json.dumps({"room": "main", "content": "hi"}))])
+        with lock:  # the model's answer after the tool: the call waits on it
+            waiting[0] += 1
+            most_waiting[0] = max(most_waiting[0], waiting[0])
+        time.sleep(0.4)
+        with lock:
+            waiting[0] -= 1
+        return ScriptedResponse(content="said hi")
+
+    server = LocalOpenAIServer(respond=respond).start()
+    config = {"base_url": server.base_url, "model": "m", "timeout_s": 10, "max_retries": 0}
+    talker = make_agent("talker", provider="openai", config=config, privileges=["model.m", "broadcast"])
+    talker.rooms = ["main"]
+    talker.save(update_fields=["rooms"])
+    nodes = [{"name": f"t{i}", "agent": "talker"} for i in range(8)]
+    swarm = make_swarm(name="talkers", strategy="heist", agents=[talker], strategy_config={"nodes": nodes})
+    pool = agent_calls.AgentCallPool(16, database_turns=2)
+    monkeypatch.setattr(agent_calls, "_pool", pool)
+    monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    try:
+        run = services.start_run(swarm=swarm, task="go", user=alice)
+        with services.continuing_here():
+            services.begin_run(run.pk)
+    finally:
+        server.stop()
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    steps = list(Step.objects.filter(run=run))
+    assert {s.output for s in steps} == {"said hi"}
+    assert all(s.data["tool_calls"][0]["ok"] for s in steps)
+    assert Message.objects.filter(run=run, room__name="main", sender="talker", content="hi").count() == 8
+    assert pool.database_turns.most == 2  # never more tools on the database at once than its turns
+    assert most_waiting[0] > 2  # a call gave its turn (and connection) back before waiting on its model

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +37,9 @@ class LocalOpenAIServer:
     responses: list[ScriptedResponse] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    # chooses the reply from the request instead of ``responses`` (concurrent callers, whose
+    # requests arrive in any order)
+    respond: Callable[[dict[str, Any]], ScriptedResponse] | None = None
 
     def start(self) -> LocalOpenAIServer:
         server = self
@@ -53,7 +57,10 @@ class LocalOpenAIServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append(body)
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
-                scripted = server.responses.pop(0) if server.responses else ScriptedResponse()
+                if server.respond is not None:
+                    scripted = server.respond(body)
+                else:
+                    scripted = server.responses.pop(0) if server.responses else ScriptedResponse()
                 if scripted.delay_s:
                     time.sleep(scripted.delay_s)
                 if scripted.status != 200:
