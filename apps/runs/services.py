@@ -371,8 +371,13 @@ def _effective(run_value, swarm_value, default=None):
     return default
 
 
-def check_start_run(*, swarm: Swarm, task: str, max_steps=None, max_cost=None, max_seconds=None) -> list[str]:
-    """Validate a run request; return the member names. Raises ``FieldsError``."""
+def check_start_run(
+    *, swarm: Swarm, task: str, max_steps=None, max_cost=None, max_seconds=None, members: list | None = None
+) -> list[str]:
+    """Validate a run request; return the member names. Raises ``FieldsError``.
+
+    ``members``: the swarm's members (``SwarmMember`` rows, in order) when the caller has read
+    them already, else they are read here."""
     errors: dict[str, list[str]] = {}
     if not isinstance(task, str) or not task.strip():
         errors["task"] = ["Describe the task for the swarm."]
@@ -383,7 +388,7 @@ def check_start_run(*, swarm: Swarm, task: str, max_steps=None, max_cost=None, m
             errors[name] = ["Must be a whole number of at least 1."]
     if max_cost is not None and (not isinstance(max_cost, Decimal) or not max_cost.is_finite() or max_cost <= 0):
         errors["max_cost"] = ["Must be a positive amount of dollars."]
-    names = swarm.member_names()
+    names = [m.name for m in members] if members is not None else swarm.member_names()
     if not names:
         errors["swarm"] = ["This swarm has no members."]
     if errors:
@@ -413,13 +418,15 @@ def start_run(
     With ``parent_step`` the run is a child run carrying out that step of a
     parent run (the step's member is this swarm); its result becomes the step's.
     """
-    check_start_run(swarm=swarm, task=task, max_steps=max_steps, max_cost=max_cost, max_seconds=max_seconds)
+    members = list(swarm.members.select_related("agent", "child_swarm"))  # read once, for both
+    check_start_run(
+        swarm=swarm, task=task, max_steps=max_steps, max_cost=max_cost, max_seconds=max_seconds, members=members
+    )
     depth = parent_step.run.depth + 1 if parent_step is not None else 0
     if depth > _conf("MAX_RUN_NESTING"):
         raise FieldsError(
             f"Swarms nest at most {_conf('MAX_RUN_NESTING')} deep.", fields={"swarm": ["Nesting limit reached."]}
         )
-    members = list(swarm.members.select_related("agent", "child_swarm"))
     run = Run.objects.create(
         swarm=swarm,
         owner=user,
