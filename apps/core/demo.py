@@ -127,6 +127,42 @@ DEMO_AGENTS: list[dict[str, Any]] = [
         "description": "Applies the reviewer's decision to the draft.",
         "config": {"skill": "echo", "template": "FINAL PLAN\n{{ input }}"},
     },
+    {
+        "name": "researcher",
+        "provider": "scripted",
+        "description": "Surveys the market (scripted).",
+        "config": {
+            "delay_ms": 900,
+            "replies": ["Market: three hosted competitors, none self-hosted; teams ask for audit trails."],
+            "cycle": True,
+        },
+    },
+    {
+        "name": "pricer",
+        "provider": "scripted",
+        "description": "Proposes pricing (scripted).",
+        "config": {
+            "delay_ms": 1200,
+            "replies": ["Pricing: a free self-hosted edition; paid support and hosting."],
+            "cycle": True,
+        },
+    },
+    {
+        "name": "legal-db",
+        "provider": "scripted",
+        "description": "Checks licences against a legal database that is down: every call fails (scripted).",
+        "config": {"delay_ms": 500, "replies": [{"error": "The legal database timed out."}], "cycle": True},
+    },
+    {
+        "name": "paralegal",
+        "provider": "scripted",
+        "description": "Checks licences by hand when the database fails (scripted).",
+        "config": {
+            "delay_ms": 700,
+            "replies": ["Licences: Apache-2.0, BSD and MIT dependencies only; no blockers."],
+            "cycle": True,
+        },
+    },
 ]
 
 DEMO_SWARMS: list[dict[str, Any]] = [
@@ -206,6 +242,33 @@ DEMO_SWARMS: list[dict[str, Any]] = [
         "members": ["scout", "dispatcher"],
         "strategy_config": {},
         "example_task": "Can the trucks cross the river tomorrow?",
+    },
+    {
+        "name": "Launch checklist",
+        "description": "A HEIST workflow: market and pricing research run in parallel while the licence check "
+        "fails on its database, is retried, then falls back to a paralegal; the report waits for all three. "
+        "Watch the graph change colour on the run page.",
+        "strategy": "heist",
+        "members": ["researcher", "pricer", "legal-db", "paralegal", "reporter"],
+        "strategy_config": {
+            "nodes": [
+                {"name": "market", "agent": "researcher"},
+                {"name": "pricing", "agent": "pricer"},
+                {
+                    "name": "licences",
+                    "agent": "legal-db",
+                    "fallbacks": ["paralegal"],
+                    "retry": {"attempts": 1, "backoff_s": 0.5},
+                },
+                {
+                    "name": "report",
+                    "agent": "reporter",
+                    "depends_on": ["market", "pricing", "licences"],
+                    "input": "{{ outputs.market }}\n{{ outputs.pricing }}\n{{ outputs.licences }}",
+                },
+            ]
+        },
+        "example_task": "Launch a self-hosted agent platform",
     },
 ]
 

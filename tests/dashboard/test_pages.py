@@ -27,7 +27,7 @@ def test_pages_require_login(client):
 
 def test_the_swarm_list_shows_the_demo_swarms(logged_in):
     page = logged_in.get("/").content.decode()
-    for name in ("Number cruncher", "Product meeting", "Trip planner with approval"):
+    for name in ("Number cruncher", "Product meeting", "Trip planner with approval", "Launch checklist"):
         assert name in page
 
 

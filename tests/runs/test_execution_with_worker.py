@@ -95,3 +95,20 @@ def test_the_llm_calls_of_a_fan_out_wait_at_once_through_the_worker(alice, make_
     assert all(s.prompt_tokens == 12 and s.completion_tokens == 7 for s in steps)
     assert max(s.started_at for s in steps) < min(s.finished_at for s in steps)  # six 0.5 s answers waited at once
     assert sorted(r["messages"][-1]["content"] for r in server.requests) == [f"part {i}" for i in range(6)]
+
+
+def test_the_demo_workflow_recovers_its_failing_node_by_fallback_through_the_worker(demo, alice):
+    from apps.runs.models import Step
+
+    run = wait_for_run(services.start_run(swarm=demo["Launch checklist"], task="Launch it", user=alice))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    for part in ("Market: three hosted", "Pricing: a free", "Licences: Apache-2.0"):
+        assert part in run.result
+    tries = list(Step.objects.filter(run=run, agent_name__in=["legal-db", "paralegal"]).order_by("index"))
+    assert [(s.agent_name, s.status) for s in tries] == [
+        ("legal-db", "failed"),
+        ("legal-db", "failed"),  # retried once
+        ("paralegal", "succeeded"),  # then the fallback
+    ]
+    market, pricing = (Step.objects.get(run=run, agent_name=name) for name in ("researcher", "pricer"))
+    assert max(market.started_at, pricing.started_at) < min(market.finished_at, pricing.finished_at)  # in parallel
