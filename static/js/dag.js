@@ -61,7 +61,7 @@
     if (!cy || newShape !== shape) {
       shape = newShape;
       var elements = data.nodes.map(function (n) {
-        return { data: { id: n.name, label: n.name + "\n" + n.agent, status: n.status } };
+        return { data: { id: n.name, label: label(n), status: n.status } };
       }).concat(data.edges.map(function (e) {
         return { data: { id: e[0] + "->" + e[1], source: e[0], target: e[1] } };
       }));
@@ -82,13 +82,17 @@
     data.nodes.forEach(function (n) {
       var node = cy.getElementById(n.name);
       node.data("status", n.status);
+      node.data("label", label(n));  // a fallback names the agent now running the node
       remember(n.name, n.status);
       node.style("background-color", COLORS[n.status] || "#ced4da");
     });
   }
 
+  function label(n) { return n.name + "\n" + n.agent; }
+
   window.swarmDag = {
     status: function (name) { return cy ? cy.getElementById(name).data("status") : null; },
+    label: function (name) { return cy ? cy.getElementById(name).data("label") : null; },
     // Every status a node has shown on this page, so a short-lived one (a
     // first attempt that fails fast, a replayed burst) is not lost to the eye.
     history: function (name) { return (seen[name] || []).slice(); },

@@ -160,6 +160,7 @@ def test_a_workflow_node_changes_colour_live_as_it_retries_and_falls_back(
     assert page.evaluate("window.swarmDag.history('fetch')") == ["running", "retrying", "fallback", "done"]
     done = page.evaluate("window.swarmDag.color('fetch')")
     assert running != done and done == "rgb(55,178,77)"
+    assert page.evaluate("window.swarmDag.label('fetch')") == "fetch\nsteady"  # the fallback that did it
     page.evaluate("window.swarmDag.show('fetch')")
     assert "upstream down" in page.inner_text("#dag-detail")
     page.wait_for_selector('#run-status [data-status="succeeded"]')
