@@ -48,7 +48,7 @@ STRATEGIES: dict[str, type] = {
 DESCRIPTIONS: dict[str, str] = {
     StrategyName.SEQUENTIAL: "Pipeline: each stage gets the previous output; stages may ask a human.",
     StrategyName.CHAT_ROOM: "Round-robin chat among the members until a turn limit or a member is done.",
-    StrategyName.HEIST: "DAG workflow: parallel nodes with retries, fallback agents and replanning.",
+    StrategyName.HEIST: "Dependency-aware: ready nodes run in parallel, with retries, fallback agents and replanning.",
     StrategyName.BOSS_WORKER: "A director hands out orders to workers in parallel, loops on results, synthesises.",
     StrategyName.HIVE: "Leaderless consensus: agents propose, see each other, vote; a threshold decides.",
     StrategyName.FORGE: "Adversarial refinement: a generator drafts, critics score, it revises until all accept.",
