@@ -32,6 +32,19 @@ def begun_wide(alice, wide_swarm, monkeypatch):
     return run
 
 
+def _run_here_then_stop(server, swarm, user, monkeypatch) -> Run:
+    """Run ``swarm`` to its end on this thread (``begin_run`` continuing into its steps), then stop
+    the model ``server`` it talks to; the run as stored."""
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    try:
+        run = services.start_run(swarm=swarm, task="go", user=user)
+        with services.continuing_here():
+            services.begin_run(run.pk)
+    finally:
+        server.stop()
+    return Run.objects.get(pk=run.pk)
+
+
 def _ran_together(steps) -> bool:
     """Every step had started before any of them finished: their calls overlapped."""
     return max(s.started_at for s in steps) < min(s.finished_at for s in steps)
@@ -487,14 +500,7 @@ def test_a_fan_out_of_llm_calls_takes_threads_and_reads_the_tool_registry_once_p
 
     monkeypatch.setattr(OpenAICompatibleProvider, "reply", noting_reply)
     monkeypatch.setattr(tool_services, "usable_tools", counting_reads)
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
-    try:
-        run = services.start_run(swarm=swarm, task="go", user=alice)
-        with services.continuing_here():
-            services.begin_run(run.pk)
-    finally:
-        server.stop()
-    run = Run.objects.get(pk=run.pk)
+    run = _run_here_then_stop(server, swarm, alice, monkeypatch)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert lanes and all(name.startswith("swarmweb-agent-call-") for name in lanes)
     assert "swarmweb-agent-call-loop" not in lanes
@@ -543,14 +549,7 @@ def test_a_fan_out_of_llm_calls_using_a_tool_takes_turns_on_the_database_and_wai
     pool = agent_calls.AgentCallPool(16, database_turns=2)
     monkeypatch.setattr(agent_calls, "_pool", pool)
     monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
-    try:
-        run = services.start_run(swarm=swarm, task="go", user=alice)
-        with services.continuing_here():
-            services.begin_run(run.pk)
-    finally:
-        server.stop()
-    run = Run.objects.get(pk=run.pk)
+    run = _run_here_then_stop(server, swarm, alice, monkeypatch)
     assert run.status == RunStatus.SUCCEEDED, run.error
     steps = list(Step.objects.filter(run=run))
     assert {s.output for s in steps} == {"said hi"}
