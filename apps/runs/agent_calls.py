@@ -148,7 +148,6 @@ class _DatabaseTurns:
     """How many of a pool's threads may hold a database connection at once, and how many do."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
         self._slots = threading.BoundedSemaphore(size)
         self._count = threading.Lock()
         self.taking = 0  # threads in a turn now

@@ -1187,10 +1187,9 @@ def _recall(step: Step) -> list[dict[str, Any]]:
         scopes.append({"swarm": step.run.swarm_id})
     if agent.memory_scope in ("agent", "both"):
         scopes.append({"agent": agent})
-    hits = []
+    hits, query = [], step.input or step.run.task
     with database_turn():  # on a pool thread: a connection only while recalling
         for scope in scopes:
-            query = step.input or step.run.task
             hits += search_memory(owner=step.run.owner, query=query, k=agent.memory_top_k, **scope)
     hits.sort(key=lambda hit: -hit.score)
     return [{"id": h.entry.pk, "score": round(h.score, 4), "text": h.entry.text} for h in hits[: agent.memory_top_k]]

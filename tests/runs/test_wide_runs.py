@@ -557,3 +557,33 @@ def test_a_fan_out_of_llm_calls_using_a_tool_takes_turns_on_the_database_and_wai
     assert Message.objects.filter(run=run, room__name="main", sender="talker", content="hi").count() == 8
     assert pool.database_turns.most == 2  # never more tools on the database at once than its turns
     assert most_waiting[0] > 2  # a call gave its turn (and connection) back before waiting on its model
+
+
+@pytest.mark.django_db(transaction=True)
+def test_memory_recalled_by_a_fan_out_s_calls_takes_the_pool_s_database_turns(
+    alice, make_agent, make_swarm, monkeypatch
+):
+    import os
+
+    from apps.agents.services import update_agent
+    from apps.memory.services import write_memory
+    from apps.runs import agent_calls
+
+    clerk = make_agent("clerk", config={"replies": ["noted"], "cycle": True, "delay_ms": 100})
+    update_agent(clerk, memory_top_k=1)
+    nodes = [{"name": f"c{i}", "agent": "clerk", "input": "Which currency for invoices?"} for i in range(4)]
+    swarm = make_swarm(name="clerks", strategy="heist", agents=[clerk], strategy_config={"nodes": nodes})
+    write_memory(owner=alice, swarm=swarm, text="The client prefers invoices in euros.")
+    pool = agent_calls.AgentCallPool(8, database_turns=1)
+    monkeypatch.setattr(agent_calls, "_pool", pool)
+    monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
+    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
+    run = services.start_run(swarm=swarm, task="go", user=alice)
+    with services.continuing_here():
+        services.begin_run(run.pk)
+
+    run = Run.objects.get(pk=run.pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    steps = list(Step.objects.filter(run=run))
+    assert [s.data["recalled_memory"][0]["text"] for s in steps] == ["The client prefers invoices in euros."] * 4
+    assert pool.database_turns.most == 1  # recalled on the pool's threads, one turn at a time
