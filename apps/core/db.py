@@ -141,22 +141,52 @@ def insert_rows(objs: Sequence[Model]) -> None:
 
 def allocate_ids(objs: Sequence[Model]) -> bool:
     """Give new instances of one model their primary keys before they are inserted, where the
-    database hands out keys ahead of rows (PostgreSQL's sequences); return whether it did.
+    database can hand out keys ahead of rows; return whether it did.
 
     ``insert_rows`` then inserts them with these keys. For work that must name rows about to
     be written (a fan-out's agent calls start while their step rows are being inserted).
-    Elsewhere nothing is allocated and the keys come from the insert, as usual.
+    PostgreSQL takes them from the table's sequence; SQLite from its ``AUTOINCREMENT``
+    counter (``_next_sqlite_ids``). Elsewhere nothing is allocated and the keys come from the
+    insert, as usual.
     """
     if not objs:
         return True
     conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "postgresql":
-        return False
+    opts = type(objs[0])._meta
     with conn.cursor() as cursor:
-        ids = _next_ids(cursor, type(objs[0])._meta, len(objs))
+        if conn.vendor == "postgresql":
+            ids = _next_ids(cursor, opts, len(objs))
+        elif conn.vendor == "sqlite":
+            ids = _next_sqlite_ids(cursor, opts, len(objs), in_transaction=not conn.get_autocommit())
+        else:
+            ids = None
+    if ids is None:
+        return False
     for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
     return True
+
+
+def _next_sqlite_ids(cursor, opts, count: int, *, in_transaction: bool) -> list[int] | None:
+    """``count`` keys of an ``AUTOINCREMENT`` table (Django's auto fields on SQLite), reserved by
+    moving the table's counter in ``sqlite_sequence`` past them: SQLite gives an automatic key
+    above both the counter and the largest key, so no insert can take them, and one statement
+    moves it, under the database's write lock. A transaction that rolls back gives them back.
+    None where the table has no counter yet (no row ever inserted) outside a transaction,
+    where creating it could race another writer (inside one, SQLite's write lock is held:
+    ``transaction_mode`` IMMEDIATE)."""
+    cursor.execute("UPDATE sqlite_sequence SET seq = seq + %s WHERE name = %s RETURNING seq", [count, opts.db_table])
+    row = cursor.fetchone()
+    if row is not None:
+        last = row[0]
+    elif in_transaction:
+        table, pk = (cursor.db.ops.quote_name(name) for name in (opts.db_table, opts.pk.column))
+        cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {table}")
+        last = cursor.fetchone()[0] + count
+        cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [opts.db_table, last])
+    else:
+        return None
+    return list(range(last - count + 1, last + 1))
 
 
 def _next_ids(cursor, opts, count: int) -> list[int]:

@@ -221,10 +221,10 @@ def _start_calls_early(steps: list[Step], claim: uuid.UUID) -> None:
     transaction holding it.
 
     Only when every step is an ordinary (not instant) call that its agent may make now, the
-    keys can be allocated ahead (PostgreSQL) and the agent-call pool has a slot for each;
-    otherwise the continuation starts the calls after the commit.
+    keys can be allocated ahead (``allocate_ids``: PostgreSQL, SQLite) and the agent-call pool
+    has a slot for each; otherwise the continuation starts the calls after the commit.
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor not in ("postgresql", "sqlite"):  # where allocate_ids can
         return
     agents = Agent.objects.in_bulk({step.agent_id for step in steps if step.agent_id is not None})
     if any(step.agent_id not in agents for step in steps):
@@ -246,7 +246,9 @@ def _start_calls_early(steps: list[Step], claim: uuid.UUID) -> None:
     if slots < len(ready):
         pool.release(slots)
         return
-    allocate_ids(steps)
+    if not allocate_ids(steps):
+        pool.release(slots)
+        return
     finished: queue.SimpleQueue = queue.SimpleQueue()
     arrived = _Countdown(len(ready))
     _submit_calls(pool, ready, finished, stream=True, arrived=arrived)

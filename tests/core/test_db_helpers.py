@@ -193,20 +193,45 @@ def test_keys_allocated_ahead_are_the_keys_the_rows_are_inserted_under(run, coun
     from django.db import connection
 
     steps = [new_row(Step, run=run, key=f"k{i}", index=i, input=f"in {i}") for i in range(count)]
-    allocated = allocate_ids(steps)
-    if connection.vendor != "postgresql":
-        assert allocated is False and {s.pk for s in steps} == {None}  # keys come from the insert there
-        insert_rows(steps)
-    else:
-        assert allocated is True
-        keys = [s.pk for s in steps]
-        assert None not in keys and len(set(keys)) == count
-        assert not Step.objects.filter(pk__in=keys).exists()  # keys only: nothing written yet
-        insert_rows(steps)
-        assert [s.pk for s in steps] == keys
-    stored = dict(Step.objects.filter(run=run).values_list("pk", "input"))
+    assert allocate_ids(steps) is (connection.vendor in ("postgresql", "sqlite"))
+    keys = [s.pk for s in steps]
+    assert None not in keys and len(set(keys)) == count
+    assert not Step.objects.filter(pk__in=keys).exists()  # keys only: nothing written yet
+    between = Step.objects.create(run=run, key="between", index=50)  # an insert meanwhile takes another key
+    assert between.pk not in keys
+    insert_rows(steps)
+    assert [s.pk for s in steps] == keys
+    stored = dict(Step.objects.filter(run=run).exclude(pk=between.pk).values_list("pk", "input"))
     assert stored == {s.pk: s.input for s in steps}
     assert all(not s._state.adding for s in steps)
     later = new_row(Step, run=run, key="later", index=99)
     insert_rows([later])  # the sequence moved past the allocated keys
     assert later.pk not in stored
+
+
+@pytest.mark.django_db
+def test_on_sqlite_keys_are_allocated_for_a_table_never_written_and_given_back_by_a_rollback(alice):
+    from django.db import connection, transaction
+
+    from apps.memory.models import MemoryEntry
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's AUTOINCREMENT counter")
+    model = MemoryEntry
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [model._meta.db_table])
+    top = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    rows = [model(owner=alice, text=f"t{i}") for i in range(3)]
+    with transaction.atomic():  # no counter yet: one is created, inside the transaction
+        assert allocate_ids(rows) is True
+    assert [r.pk for r in rows] == [top + 1, top + 2, top + 3]
+    again = [model(owner=alice, text="again")]
+    try:
+        with transaction.atomic():
+            allocate_ids(again)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    fresh = [model(owner=alice, text="fresh")]
+    allocate_ids(fresh)
+    assert fresh[0].pk == again[0].pk == top + 4  # the rolled-back allocation gave its key back
