@@ -89,7 +89,8 @@ def test_insert_rows_saves_every_value_and_sets_keys(run):
     assert len({e.pk for e in events}) == many
     stored = list(RunEvent.objects.filter(run=run).order_by("seq"))
     assert [(e.pk, e.data) for e in stored] == [(e.pk, {"text": TRICKY, "n": i}) for i, e in enumerate(events)]
-    assert all(e.created_at is not None for e in stored)  # auto_now_add, as save() would
+    assert [e.created_at for e in stored] == [e.created_at for e in events]  # auto_now_add, as save() would
+    assert events[0].created_at.tzinfo is not None
     got = list(Message.objects.filter(run=run, sender="a").order_by("pk").values_list("pk", "content", "is_human"))
     assert got == [(m.pk, TRICKY, bool(i % 2)) for i, m in enumerate(messages)]
     # the ids came from the table's own sequence: a normal insert afterwards does not collide
