@@ -32,16 +32,17 @@ def begun_wide(alice, wide_swarm, monkeypatch):
     return run
 
 
-def _run_here_then_stop(server, swarm, user, monkeypatch) -> Run:
+def _run_here(swarm, user, monkeypatch, *, server=None) -> Run:
     """Run ``swarm`` to its end on this thread (``begin_run`` continuing into its steps), then stop
-    the model ``server`` it talks to; the run as stored."""
+    the model ``server`` it talks to, if any; the run as stored."""
     monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
     try:
         run = services.start_run(swarm=swarm, task="go", user=user)
         with services.continuing_here():
             services.begin_run(run.pk)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     return Run.objects.get(pk=run.pk)
 
 
@@ -453,12 +454,7 @@ def test_calls_that_only_wait_are_awaited_on_one_loop_and_calls_with_tools_take_
 
     monkeypatch.setattr(ScriptedProvider, "reply", noting_reply)
     monkeypatch.setattr(ScriptedProvider, "areply", noting_areply)
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
-    run = services.start_run(swarm=swarm, task="go", user=alice)
-    with services.continuing_here():
-        services.begin_run(run.pk)
-
-    run = Run.objects.get(pk=run.pk)
+    run = _run_here(swarm, alice, monkeypatch)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert lanes["waiter"] == {"swarmweb-agent-call-loop"}
     assert lanes["counter"] and all(name.startswith("swarmweb-agent-call-") for name in lanes["counter"])
@@ -500,7 +496,7 @@ def test_a_fan_out_of_llm_calls_takes_threads_and_reads_the_tool_registry_once_p
 
     monkeypatch.setattr(OpenAICompatibleProvider, "reply", noting_reply)
     monkeypatch.setattr(tool_services, "usable_tools", counting_reads)
-    run = _run_here_then_stop(server, swarm, alice, monkeypatch)
+    run = _run_here(swarm, alice, monkeypatch, server=server)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert lanes and all(name.startswith("swarmweb-agent-call-") for name in lanes)
     assert "swarmweb-agent-call-loop" not in lanes
@@ -549,7 +545,7 @@ def test_a_fan_out_of_llm_calls_using_a_tool_takes_turns_on_the_database_and_wai
     pool = agent_calls.AgentCallPool(16, database_turns=2)
     monkeypatch.setattr(agent_calls, "_pool", pool)
     monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
-    run = _run_here_then_stop(server, swarm, alice, monkeypatch)
+    run = _run_here(swarm, alice, monkeypatch, server=server)
     assert run.status == RunStatus.SUCCEEDED, run.error
     steps = list(Step.objects.filter(run=run))
     assert {s.output for s in steps} == {"said hi"}
@@ -577,12 +573,7 @@ def test_memory_recalled_by_a_fan_out_s_calls_takes_the_pool_s_database_turns(
     pool = agent_calls.AgentCallPool(8, database_turns=1)
     monkeypatch.setattr(agent_calls, "_pool", pool)
     monkeypatch.setattr(agent_calls, "_pool_pid", os.getpid())
-    monkeypatch.setattr(services, "_dispatch_begin", lambda run_id: None)
-    run = services.start_run(swarm=swarm, task="go", user=alice)
-    with services.continuing_here():
-        services.begin_run(run.pk)
-
-    run = Run.objects.get(pk=run.pk)
+    run = _run_here(swarm, alice, monkeypatch)
     assert run.status == RunStatus.SUCCEEDED, run.error
     steps = list(Step.objects.filter(run=run))
     assert [s.data["recalled_memory"][0]["text"] for s in steps] == ["The client prefers invoices in euros."] * 4
