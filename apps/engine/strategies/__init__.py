@@ -20,7 +20,15 @@ from .base import (
     Strategy,
     Transition,
 )
-from .registry import STRATEGIES, StrategyName, build_strategy, config_only
+from .registry import (
+    STRATEGIES,
+    StrategyInfo,
+    StrategyName,
+    build_strategy,
+    config_only,
+    strategy_catalogue,
+    strategy_info,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -37,8 +45,11 @@ __all__ = [
     "RunStep",
     "StepFinished",
     "Strategy",
+    "StrategyInfo",
     "StrategyName",
     "Transition",
     "build_strategy",
     "config_only",
+    "strategy_catalogue",
+    "strategy_info",
 ]

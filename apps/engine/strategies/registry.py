@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -59,6 +60,61 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+# The names people see; apps.swarms.models.Strategy shows the same ones.
+LABELS: dict[str, str] = {
+    StrategyName.SEQUENTIAL: "Sequential pipeline",
+    StrategyName.CHAT_ROOM: "Chat room",
+    StrategyName.HEIST: "HEIST workflow (DAG)",
+    StrategyName.BOSS_WORKER: "Boss and workers (director)",
+    StrategyName.HIVE: "HIVE consensus (propose, vote)",
+    StrategyName.FORGE: "FORGE refinement (generator, critics)",
+    StrategyName.ORC: "ORC trials (per-domain leaders, Elo)",
+    StrategyName.SAO: "SAO curriculum (levels, rewards)",
+    StrategyName.BOARD: "Board deliberation room",
+    StrategyName.PUPPETEER: "Puppeteer (trained orchestrator policy)",
+}
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """What the designer and the API show about a strategy: its names, the member roles its
+    config assigns (``{"role", "key", "many", "description"}``, ``key`` being the config key
+    that holds the member or members) and the JSON Schema of its config."""
+
+    name: str
+    label: str
+    description: str
+    roles: tuple[dict[str, Any], ...]
+    config_schema: dict[str, Any]
+
+
+def strategy_info(name: str) -> StrategyInfo:
+    """The catalogue entry of strategy ``name``; raises ``UnknownStrategyError``."""
+    cls = _strategy_class(name)
+    return StrategyInfo(
+        name=str(name),
+        label=LABELS[name],
+        description=DESCRIPTIONS[name],
+        roles=tuple(dict(role) for role in getattr(cls, "roles", ())),
+        config_schema=getattr(cls, "config_schema", {"type": "object"}),
+    )
+
+
+def strategy_catalogue() -> list[StrategyInfo]:
+    """Every strategy's catalogue entry, in ``StrategyName`` order."""
+    return [strategy_info(name) for name in StrategyName]
+
+
+def _strategy_class(name: str) -> type:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise UnknownStrategyError(
+            f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.",
+            fields={"strategy": ["Unknown strategy."]},
+        ) from None
+
+
 def config_only(name: str) -> bool:
     """Whether strategy ``name`` is built from its config and members alone (its class says
     ``config_only = True``), so one instance can serve every run with the same config and
@@ -72,11 +128,5 @@ def build_strategy(name: str, config: Mapping[str, Any] | None, members: Sequenc
 
     Raises ``UnknownStrategyError`` or ``StrategyConfigError`` (with field messages).
     """
-    try:
-        cls = STRATEGIES[name]
-    except KeyError:
-        raise UnknownStrategyError(
-            f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.",
-            fields={"strategy": ["Unknown strategy."]},
-        ) from None
+    cls = _strategy_class(name)
     return cls(config, list(members))
