@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnknownProviderError
@@ -18,6 +19,31 @@ PROVIDERS: dict[ProviderKind, Provider] = {
     ProviderKind.SCRIPTED: ScriptedProvider(),
     ProviderKind.OPENAI: OpenAICompatibleProvider(),
 }
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """What the designer and the API show about a provider: its names and the JSON Schema of
+    an agent's config (the schema its ``parse_config`` validates with)."""
+
+    name: str
+    label: str
+    description: str
+    config_schema: dict[str, Any]
+
+
+def provider_info(kind: str) -> ProviderInfo:
+    """The catalogue entry of provider ``kind``; raises ``UnknownProviderError``."""
+    provider = get_provider(kind)
+    schema = provider.config_schema
+    return ProviderInfo(
+        name=str(ProviderKind(kind)), label=schema["title"], description=schema["description"], config_schema=schema
+    )
+
+
+def provider_catalogue() -> list[ProviderInfo]:
+    """Every provider's catalogue entry, in ``ProviderKind`` order."""
+    return [provider_info(kind) for kind in ProviderKind]
 
 
 def get_provider(kind: str) -> Provider:
@@ -52,10 +78,13 @@ __all__ = [
     "PROVIDERS",
     "SKILL_DESCRIPTIONS",
     "Provider",
+    "ProviderInfo",
     "Reply",
     "SkillName",
     "TokenSink",
     "get_provider",
+    "provider_catalogue",
+    "provider_info",
     "required_privileges",
     "validate_agent_config",
 ]

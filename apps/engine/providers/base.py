@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..errors import AgentConfigError
+from ..schema import schema_errors
 from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest, Usage
 
@@ -26,6 +28,8 @@ class Reply:
 
 
 class Provider(Protocol):
+    config_schema: dict[str, Any]
+    """JSON Schema (draft 2020-12) of an agent's config; ``parse_config`` validates with it."""
     uses_history: bool
     """Whether replies depend on ``StepRequest.history`` (callers skip loading it otherwise)."""
     uses_tools: bool
@@ -92,3 +96,42 @@ def parsed_config(provider: Provider, config: Mapping[str, Any]) -> Any:
         if len(_parsed) > _PARSED_CACHE_SIZE:
             _parsed.popitem(last=False)
     return parsed
+
+
+def schema_defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Each property's ``default`` in a config schema (what the provider uses when a key is left out)."""
+    return {key: prop["default"] for key, prop in schema.get("properties", {}).items() if "default" in prop}
+
+
+class ConfigProblems:
+    """A provider config's problems, every one at once: what its JSON Schema finds (types,
+    ranges, choices, unknown keys), then the checks a schema cannot express (a template
+    that does not compile, a regex, a setting that depends on another one).
+
+    A config that is not a mapping at all is refused at once, without fields.
+    """
+
+    def __init__(self, schema: Mapping[str, Any], config: Any, *, what: str) -> None:
+        self.what = what
+        self.fields = schema_errors(schema, config)
+        if (root := self.fields.pop("", None)) is not None:
+            raise AgentConfigError(f"Invalid {what} configuration: {' '.join(root)}")
+
+    def passed(self, path: str) -> bool:
+        """Whether the value at ``path`` passed the schema: no problem with it, inside it or around it."""
+        return not any(_related(key, path) for key in self.fields)
+
+    def add(self, path: str, message: str) -> None:
+        messages = self.fields.setdefault(path, [])
+        if message not in messages:
+            messages.append(message)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            raise AgentConfigError(f"Invalid {self.what} configuration.", fields=self.fields)
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether field path ``a`` is ``b``, inside it, or around it (``rules[0]`` and ``rules[0].match``)."""
+    short, long = sorted((a, b), key=len)
+    return long == short or long.startswith((f"{short}.", f"{short}[")) or not short

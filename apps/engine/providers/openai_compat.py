@@ -30,17 +30,16 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import httpx
 import jsonschema
 
-from ..config import ConfigReader
-from ..errors import AgentConfigError, ProviderError, ProviderTimeout
+from ..errors import ProviderError, ProviderTimeout
 from ..tools import ToolCall, ToolHost, ToolResult, ToolSpec
 from ..values import AgentSpec, StepRequest, Usage
-from .base import Reply, TokenSink, parsed_config
+from .base import ConfigProblems, Reply, TokenSink, parsed_config, schema_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +62,113 @@ class OpenAIConfig:
     completion_price_per_1k: Decimal
 
 
-def _price(reader: ConfigReader, key: str) -> Decimal:
-    raw = reader.config.get(key, "0")
+def _price(title: str, description: str) -> dict[str, Any]:
+    return {
+        "type": ["string", "number"],
+        "title": title,
+        "description": description,
+        "minimum": 0,
+        "default": "0",
+    }
+
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "title": "OpenAI-compatible model",
+    "description": "A chat-completions endpoint: OpenAI, Ollama, vLLM, llama.cpp, LM Studio. "
+    "The API key is read from an environment variable when the agent runs, never stored.",
+    "properties": {
+        "base_url": {
+            "type": "string",
+            "format": "uri",
+            "title": "Base URL",
+            "description": "The endpoint's /v1 address, e.g. http://127.0.0.1:11434/v1 (Ollama) or "
+            "https://api.openai.com/v1.",
+            "pattern": "\\S",
+        },
+        "model": {
+            "type": "string",
+            "title": "Model",
+            "description": "The model's name at that endpoint (gpt-4o-mini, llama3.2, ...). "
+            "The agent needs the privilege model.<name>.",
+            "pattern": "\\S",
+        },
+        "api_key_env": {
+            "type": "string",
+            "title": "API key variable",
+            "description": "The name of the environment variable holding the key (e.g. OPENAI_API_KEY); "
+            "empty for servers without keys.",
+            "pattern": "^[A-Za-z0-9_]*$",
+            "x-messages": {"pattern": "Must be the name of an environment variable, not the key itself."},
+            "default": "",
+        },
+        "temperature": {
+            "type": "number",
+            "title": "Temperature",
+            "description": "Sampling temperature: 0 is most deterministic.",
+            "minimum": 0,
+            "maximum": 2,
+            "default": 0.7,
+        },
+        "max_tokens": {
+            "type": ["integer", "null"],
+            "title": "Max tokens",
+            "description": "The most tokens a reply may have (empty: the server's limit).",
+            "minimum": 1,
+            "maximum": 1_000_000,
+        },
+        "stream": {
+            "type": "boolean",
+            "title": "Stream",
+            "description": "Stream the reply token by token (shown live on the run page).",
+            "default": True,
+        },
+        "timeout_s": {
+            "type": "number",
+            "title": "Timeout (seconds)",
+            "description": "How long one request may take (or the step's own limit, if shorter).",
+            "minimum": 1,
+            "maximum": 3600,
+            "default": 60,
+        },
+        "max_retries": {
+            "type": "integer",
+            "title": "Retries",
+            "description": "Rate limits and server errors are retried this many times, with exponential backoff.",
+            "minimum": 0,
+            "maximum": 10,
+            "default": 2,
+        },
+        "max_tool_rounds": {
+            "type": "integer",
+            "title": "Tool rounds",
+            "description": "The most rounds of tool calls in one reply before the model must answer.",
+            "minimum": 1,
+            "maximum": 50,
+            "default": 5,
+        },
+        "prompt_price_per_1k": _price("Prompt price ($ per 1000 tokens)", "What 1000 prompt tokens cost, for budgets."),
+        "completion_price_per_1k": _price(
+            "Completion price ($ per 1000 tokens)", "What 1000 completion tokens cost, for budgets."
+        ),
+    },
+    "required": ["base_url", "model"],
+    "additionalProperties": False,
+}
+
+_PRICE_MESSAGE = "Must be a non-negative number (dollars per 1000 tokens)."
+
+
+def _decimal(problems: ConfigProblems, key: str, raw: Any) -> Decimal:
+    if not problems.passed(key):
+        return Decimal("0")
     try:
         value = Decimal(str(raw))
         if not value.is_finite() or value < 0:
             raise InvalidOperation
     except InvalidOperation:
-        reader.error(key, "Must be a non-negative number (dollars per 1000 tokens).")
+        problems.add(key, _PRICE_MESSAGE)
         return Decimal("0")
     return value
 
@@ -102,41 +200,30 @@ class OpenAICompatibleProvider:
     uses_history = True
     uses_tools = True
 
+    config_schema: ClassVar[dict[str, Any]] = CONFIG_SCHEMA
+
     def parse_config(self, config: Mapping[str, Any]) -> OpenAIConfig:
-        allowed = {
-            "base_url",
-            "model",
-            "api_key_env",
-            "temperature",
-            "max_tokens",
-            "stream",
-            "timeout_s",
-            "max_retries",
-            "prompt_price_per_1k",
-            "completion_price_per_1k",
-        }
-        reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)
-        base_url = reader.string("base_url", "", required=True).rstrip("/")
-        if base_url and urlparse(base_url).scheme not in {"http", "https"}:
-            reader.error("base_url", "Must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1.")
-        api_key_env = reader.string("api_key_env", "")
-        if api_key_env and not api_key_env.replace("_", "").isalnum():
-            reader.error("api_key_env", "Must be the name of an environment variable, not the key itself.")
-        parsed = OpenAIConfig(
-            base_url=base_url,
-            model=reader.string("model", "", required=True),
-            api_key_env=api_key_env,
-            temperature=reader.number("temperature", 0.7, minimum=0, maximum=2) or 0.0,
-            max_tokens=reader.integer("max_tokens", None, minimum=1, maximum=1_000_000),
-            stream=reader.boolean("stream", True),
-            timeout_s=reader.number("timeout_s", 60, minimum=1, maximum=3600) or 60.0,
-            max_retries=reader.integer("max_retries", 2, minimum=0, maximum=10) or 0,
-            max_tool_rounds=reader.integer("max_tool_rounds", 5, minimum=1, maximum=50) or 5,
-            prompt_price_per_1k=_price(reader, "prompt_price_per_1k"),
-            completion_price_per_1k=_price(reader, "completion_price_per_1k"),
+        problems = ConfigProblems(CONFIG_SCHEMA, config, what="OpenAI-compatible agent")
+        values = {**schema_defaults(CONFIG_SCHEMA), **config}
+        base_url = values.get("base_url", "")
+        if problems.passed("base_url") and urlparse(base_url).scheme not in {"http", "https"}:
+            problems.add("base_url", "Must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1.")
+        prompt_price = _decimal(problems, "prompt_price_per_1k", values["prompt_price_per_1k"])
+        completion_price = _decimal(problems, "completion_price_per_1k", values["completion_price_per_1k"])
+        problems.raise_if_any()
+        return OpenAIConfig(
+            base_url=base_url.rstrip("/"),
+            model=values["model"],
+            api_key_env=values["api_key_env"],
+            temperature=float(values["temperature"]),
+            max_tokens=values.get("max_tokens"),
+            stream=values["stream"],
+            timeout_s=float(values["timeout_s"]),
+            max_retries=values["max_retries"],
+            max_tool_rounds=values["max_tool_rounds"],
+            prompt_price_per_1k=prompt_price,
+            completion_price_per_1k=completion_price,
         )
-        reader.raise_if_invalid("OpenAI-compatible agent")
-        return parsed
 
     def is_instant(self, config: Mapping[str, Any]) -> bool:
         return False

@@ -26,14 +26,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import templating
-from ..config import ConfigReader
-from ..errors import AgentConfigError, ConfigError, EngineError, ProviderError
+from ..errors import ConfigError, EngineError, ProviderError
 from ..tools import NoTools, ToolCall, ToolHost
 from ..values import AgentSpec, StepRequest, Usage
-from .base import Reply, TokenSink, parsed_config
+from .base import ConfigProblems, Reply, TokenSink, parsed_config, schema_defaults
 
 
 @dataclass(frozen=True)
@@ -56,100 +55,229 @@ class ScriptedConfig:
     tokens_per_call: int
 
 
-def _parse_reply(reader: ConfigReader, key: str, raw: Any) -> ScriptedReply | None:
-    if isinstance(raw, str):
-        reply = ScriptedReply(content=raw)
-    elif isinstance(raw, Mapping):
-        unknown = set(raw) - {"content", "done", "error", "delay_ms", "tool_calls"}
-        if unknown:
-            reader.error(key, f"Unknown keys: {', '.join(sorted(unknown))}.")
-        delay = raw.get("delay_ms")
-        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 600_000):
-            reader.error(f"{key}.delay_ms", "Must be a whole number of milliseconds up to 600000.")
-            delay = None
-        calls: list[ToolCall] = []
-        raw_calls = raw.get("tool_calls", [])
-        if not isinstance(raw_calls, list):
-            reader.error(f"{key}.tool_calls", "Must be a list of {tool, arguments} objects.")
-            raw_calls = []
-        for i, call in enumerate(raw_calls):
-            if not isinstance(call, Mapping) or not isinstance(call.get("tool"), str):
-                reader.error(f"{key}.tool_calls[{i}]", "Each call needs 'tool' (a name) and optional 'arguments'.")
-            elif not isinstance(call.get("arguments", {}), Mapping):
-                reader.error(f"{key}.tool_calls[{i}].arguments", "Must be an object.")
-            else:
-                calls.append(ToolCall(call["tool"], dict(call.get("arguments", {}))))
-        reply = ScriptedReply(
-            content=str(raw.get("content", "")),
-            done=bool(raw.get("done", False)),
-            error=str(raw.get("error", "")),
-            delay_ms=delay,
-            tool_calls=tuple(calls),
-        )
-    else:
-        reader.error(key, "A reply is a string or an object with 'content'.")
-        return None
+_REPLY_OBJECT: dict[str, Any] = {
+    "type": "object",
+    "title": "Reply with options",
+    "description": "A reply that may end the conversation, fail the step, wait, or call tools first.",
+    "properties": {
+        "content": {
+            "type": "string",
+            "format": "template",
+            "title": "Content",
+            "description": "The reply (a template: {{ input }}, {{ task }}, {{ agent }}, {{ call_index }}, "
+            "and {{ tool_results }} after tool calls).",
+            "default": "",
+        },
+        "done": {
+            "type": "boolean",
+            "title": "Ends the conversation",
+            "description": "The agent says it is done (chat rooms and pipelines stop on it).",
+            "default": False,
+        },
+        "error": {
+            "type": "string",
+            "title": "Fail with this error",
+            "description": "The step fails with this message instead of replying (to rehearse retries and fallbacks).",
+            "default": "",
+        },
+        "delay_ms": {
+            "type": "integer",
+            "title": "Delay (ms)",
+            "description": "Wait this long before replying, standing in for a slow model (overrides the agent's).",
+            "minimum": 0,
+            "maximum": 600_000,
+        },
+        "tool_calls": {
+            "type": "array",
+            "title": "Tool calls",
+            "description": "Tools called in order before the content is rendered; string arguments are templates.",
+            "default": [],
+            "items": {
+                "type": "object",
+                "title": "Tool call",
+                "properties": {
+                    "tool": {
+                        "type": "string",
+                        "title": "Tool",
+                        "description": "The tool's name (spawn_agent, memory_write, ...).",
+                        "minLength": 1,
+                    },
+                    "arguments": {
+                        "type": "object",
+                        "title": "Arguments",
+                        "description": "The call's arguments, as the tool's parameters describe them.",
+                        "default": {},
+                    },
+                },
+                "required": ["tool"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
+_REPLY: dict[str, Any] = {
+    "title": "Reply",
+    "description": "A template string, or an object with content and options.",
+    "oneOf": [
+        {
+            "type": "string",
+            "format": "template",
+            "title": "Text",
+            "description": "The reply, a template: {{ input }}, {{ task }}, {{ agent }}, {{ call_index }}.",
+        },
+        _REPLY_OBJECT,
+    ],
+}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "title": "Scripted replies",
+    "description": "Deterministic replies written in advance: the n-th call gets the n-th reply, a matching rule "
+    "wins over them, and the default answers when they run out. Runs offline, instantly, for free.",
+    "properties": {
+        "replies": {
+            "type": "array",
+            "title": "Replies",
+            "description": "Given in order, one per call.",
+            "items": {"$ref": "#/$defs/reply"},
+            "default": [],
+        },
+        "rules": {
+            "type": "array",
+            "title": "Rules",
+            "description": "A rule whose regular expression matches the input (ignoring case) gives its reply instead.",
+            "items": {
+                "type": "object",
+                "title": "Rule",
+                "properties": {
+                    "match": {
+                        "type": "string",
+                        "format": "regex",
+                        "title": "When the input matches",
+                        "description": "A regular expression, searched in the input, ignoring case.",
+                    },
+                    "reply": {"$ref": "#/$defs/reply"},
+                },
+                "required": ["match", "reply"],
+                "x-messages": {"required": "Each rule needs 'match' (a regex) and 'reply'."},
+                "additionalProperties": False,
+            },
+            "default": [],
+        },
+        "default": {
+            "$ref": "#/$defs/reply",
+            "title": "Default reply",
+            "description": "Given when the replies have run out and no rule matches (otherwise: the last reply).",
+        },
+        "cycle": {
+            "type": "boolean",
+            "title": "Cycle through the replies",
+            "description": "Start again from the first reply after the last one.",
+            "default": False,
+        },
+        "delay_ms": {
+            "type": "integer",
+            "title": "Delay (ms)",
+            "description": "Wait this long before every reply, standing in for a slow model.",
+            "minimum": 0,
+            "maximum": 600_000,
+            "default": 0,
+        },
+        "cost_per_call": {
+            "type": ["string", "number"],
+            "title": "Cost per call ($)",
+            "description": 'Dollars each reply costs, counted against the run\'s budget (a decimal, e.g. "0.002").',
+            "minimum": 0,
+            "default": "0",
+        },
+        "tokens_per_call": {
+            "type": "integer",
+            "title": "Tokens per call",
+            "description": "Completion tokens each reply reports.",
+            "minimum": 0,
+            "default": 0,
+        },
+    },
+    "additionalProperties": False,
+    "$defs": {"reply": _REPLY},
+}
+
+
+def _decimal(problems: ConfigProblems, key: str, raw: Any, message: str) -> Decimal:
+    if not problems.passed(key):
+        return Decimal("0")
     try:
-        templating.check_template(reply.content)
+        value = Decimal(str(raw))
+        if not value.is_finite() or value < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        problems.add(key, message)
+        return Decimal("0")
+    return value
+
+
+def _items(problems: ConfigProblems, values: Mapping[str, Any], key: str) -> list[Any]:
+    """The list at ``key`` if the schema found it is a list (its items may still have problems)."""
+    return values[key] if isinstance(values[key], list) else []
+
+
+def _reply(problems: ConfigProblems, path: str, raw: Any) -> ScriptedReply | None:
+    """One reply the schema accepted, with its template checked."""
+    if not problems.passed(path):
+        return None
+    if isinstance(raw, str):
+        raw = {"content": raw}
+    try:
+        templating.check_template(raw.get("content", ""))
     except ConfigError as exc:
-        reader.error(key, exc.message)
-    return reply
+        problems.add(path, exc.message)
+        return None
+    return ScriptedReply(
+        content=raw.get("content", ""),
+        done=raw.get("done", False),
+        error=raw.get("error", ""),
+        delay_ms=raw.get("delay_ms"),
+        tool_calls=tuple(ToolCall(call["tool"], dict(call.get("arguments", {}))) for call in raw.get("tool_calls", [])),
+    )
 
 
 class ScriptedProvider:
     uses_history = False
     uses_tools = False
+    config_schema: ClassVar[dict[str, Any]] = CONFIG_SCHEMA
 
     def parse_config(self, config: Mapping[str, Any]) -> ScriptedConfig:
-        allowed = {"replies", "rules", "default", "cycle", "delay_ms", "cost_per_call", "tokens_per_call"}
-        reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)
-        raw_replies = reader.config.get("replies", [])
-        replies: list[ScriptedReply] = []
-        if not isinstance(raw_replies, list):
-            reader.error("replies", "Must be a list.")
-            raw_replies = []
-        for i, raw in enumerate(raw_replies):
-            if (reply := _parse_reply(reader, f"replies[{i}]", raw)) is not None:
-                replies.append(reply)
-        rules: list[tuple[re.Pattern[str], ScriptedReply]] = []
-        raw_rules = reader.config.get("rules", [])
-        if not isinstance(raw_rules, list):
-            reader.error("rules", "Must be a list of {match, reply} objects.")
-            raw_rules = []
-        for i, raw in enumerate(raw_rules):
-            if not isinstance(raw, Mapping) or "match" not in raw or "reply" not in raw:
-                reader.error(f"rules[{i}]", "Each rule needs 'match' (a regex) and 'reply'.")
+        problems = ConfigProblems(CONFIG_SCHEMA, config, what="scripted agent")
+        values = {**schema_defaults(CONFIG_SCHEMA), **config}
+        replies = [_reply(problems, f"replies[{i}]", raw) for i, raw in enumerate(_items(problems, values, "replies"))]
+        rules: list[tuple[re.Pattern[str], ScriptedReply | None]] = []
+        for i, raw in enumerate(_items(problems, values, "rules")):
+            if not problems.passed(f"rules[{i}]"):
                 continue
             try:
-                pattern = re.compile(str(raw["match"]), re.IGNORECASE)
+                pattern = re.compile(raw["match"], re.IGNORECASE)
             except re.error as exc:
-                reader.error(f"rules[{i}].match", f"Invalid regular expression: {exc}")
+                problems.add(f"rules[{i}].match", f"Invalid regular expression: {exc}")
                 continue
-            if (reply := _parse_reply(reader, f"rules[{i}].reply", raw["reply"])) is not None:
-                rules.append((pattern, reply))
-        default = None
-        if "default" in reader.config:
-            default = _parse_reply(reader, "default", reader.config["default"])
-        if not replies and not rules and default is None:
-            reader.error("replies", "Give at least one reply, rule or default.")
-        try:
-            cost = Decimal(str(reader.config.get("cost_per_call", "0")))
-            if not cost.is_finite() or cost < 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            reader.error("cost_per_call", "Must be a non-negative number.")
-            cost = Decimal("0")
-        parsed = ScriptedConfig(
-            replies=tuple(replies),
-            rules=tuple(rules),
+            rules.append((pattern, _reply(problems, f"rules[{i}].reply", raw["reply"])))
+        default = _reply(problems, "default", config["default"]) if "default" in config else None
+        given = [values[key] for key in ("replies", "rules") if problems.passed(key)]
+        if len(given) == 2 and not any(given) and "default" not in config:
+            problems.add("replies", "Give at least one reply, rule or default.")
+        cost = _decimal(problems, "cost_per_call", values["cost_per_call"], "Must be a non-negative number.")
+        problems.raise_if_any()
+        return ScriptedConfig(
+            replies=tuple(r for r in replies if r is not None),
+            rules=tuple((pattern, reply) for pattern, reply in rules if reply is not None),
             default=default,
-            cycle=reader.boolean("cycle", False),
-            delay_ms=reader.integer("delay_ms", 0, minimum=0, maximum=600_000) or 0,
+            cycle=values["cycle"],
+            delay_ms=values["delay_ms"],
             cost_per_call=cost,
-            tokens_per_call=reader.integer("tokens_per_call", 0, minimum=0) or 0,
+            tokens_per_call=values["tokens_per_call"],
         )
-        reader.raise_if_invalid("scripted agent")
-        return parsed
 
     def is_instant(self, config: Mapping[str, Any]) -> bool:
         """Instant unless some reply waits (``delay_ms``, standing in for slow I/O) or calls tools."""

@@ -6,17 +6,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import templating
 from ..calculator import CalculationError, evaluate_in_text, format_number
-from ..config import ConfigReader
-from ..errors import AgentConfigError, ConfigError, EngineError, ProviderError, ProviderTimeout
+from ..errors import ConfigError, EngineError, ProviderError, ProviderTimeout
 from ..judging import RuleMode, check
 from ..sandbox import run_python
 from ..tools import ToolHost
 from ..values import AgentSpec, StepRequest
-from .base import Reply, TokenSink, parsed_config
+from .base import ConfigProblems, Reply, TokenSink, parsed_config, schema_defaults
 
 
 class SkillName(StrEnum):
@@ -48,6 +47,116 @@ class SkillConfig:
     memory_mb: int = 256
 
 
+_TEMPLATE = {
+    "type": "string",
+    "format": "template",
+    "title": "Reply template",
+    "description": "What the agent replies: a Jinja template of its input, the task, its name "
+    "and the call index ({{ input }}, {{ task }}, {{ agent }}, {{ call_index }}).",
+    "default": "{{ input }}",
+}
+
+# The settings each skill reads. A skill's config holds ``skill`` and only these.
+SKILL_OPTIONS: dict[SkillName, dict[str, Any]] = {
+    SkillName.CALCULATOR: {},
+    SkillName.PYTHON: {
+        "timeout_s": {
+            "type": "number",
+            "title": "Time limit (seconds)",
+            "description": "The code is stopped after this long (or the step's own limit, if shorter).",
+            "minimum": 0.1,
+            "maximum": 300,
+            "default": 5.0,
+        },
+        "memory_mb": {
+            "type": "integer",
+            "title": "Memory limit (MB)",
+            "description": "The most memory the sandboxed process may use.",
+            "minimum": 32,
+            "maximum": 8192,
+            "default": 256,
+        },
+    },
+    SkillName.ECHO: {"template": _TEMPLATE},
+    SkillName.JUDGE: {
+        "mode": {
+            "type": "string",
+            "title": "Rule",
+            "description": "exact: the same text; numeric: the last number within the tolerance; "
+            "contains: the expected text appears; regex: the expected regular expression matches.",
+            "enum": list(RuleMode),
+            "default": RuleMode.EXACT.value,
+        },
+        "expected": {
+            "type": "string",
+            "format": "template",
+            "title": "Expected answer",
+            "description": "What the input is checked against (a template: {{ task }} is the task).",
+            "minLength": 1,
+            "x-messages": {"minLength": "A judge needs the expected answer."},
+        },
+        "case_sensitive": {
+            "type": "boolean",
+            "title": "Case sensitive",
+            "description": "Whether exact, contains and regex checks tell upper from lower case.",
+            "default": False,
+        },
+        "tolerance": {
+            "type": "number",
+            "title": "Tolerance",
+            "description": "How far a numeric answer may be from the expected number and still pass.",
+            "minimum": 0,
+            "maximum": 1e6,
+            "default": 1e-6,
+        },
+    },
+    SkillName.TERMINATOR: {
+        "template": {
+            **_TEMPLATE,
+            "title": "Closing message",
+            "description": "The message that ends the conversation (a template, like echo's).",
+        }
+    },
+}
+
+_SKILL_TITLES = {
+    SkillName.CALCULATOR: "Calculator",
+    SkillName.PYTHON: "Python",
+    SkillName.ECHO: "Echo",
+    SkillName.JUDGE: "Judge",
+    SkillName.TERMINATOR: "Terminator",
+}
+
+
+def _skill_schema(skill: SkillName) -> dict[str, Any]:
+    """One skill's config: ``skill`` fixed to its name, then its own options."""
+    required = ["skill", "expected"] if skill == SkillName.JUDGE else ["skill"]
+    schema: dict[str, Any] = {
+        "type": "object",
+        "title": _SKILL_TITLES[skill],
+        "description": SKILL_DESCRIPTIONS[skill],
+        "properties": {
+            "skill": {"const": skill.value, "title": "Skill", "description": SKILL_DESCRIPTIONS[skill]},
+            **SKILL_OPTIONS[skill],
+        },
+        "required": required,
+        "additionalProperties": False,
+    }
+    return schema
+
+
+SKILL_SCHEMAS: dict[SkillName, dict[str, Any]] = {skill: _skill_schema(skill) for skill in SkillName}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "title": "Built-in skill",
+    "description": "An agent that does real work offline: pick the skill, then its options.",
+    "oneOf": [SKILL_SCHEMAS[skill] for skill in SkillName],
+    "x-discriminator": "skill",
+}
+
+
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -61,38 +170,35 @@ class SkillProvider:
     uses_history = False
     uses_tools = False
 
+    config_schema: ClassVar[dict[str, Any]] = CONFIG_SCHEMA
+
     def parse_config(self, config: Mapping[str, Any]) -> SkillConfig:
-        allowed = {"skill", "template", "mode", "expected", "case_sensitive", "tolerance", "timeout_s", "memory_mb"}
-        reader = ConfigReader(config, allowed=allowed, error=AgentConfigError)
-        skill = reader.choice("skill", SkillName.ECHO, tuple(SkillName))
-        if "skill" not in reader.config:
-            reader.error("skill", f"Choose a skill: {', '.join(SkillName)}.")
-        template = reader.string("template", "{{ input }}")
-        try:
-            templating.check_template(template)
-        except ConfigError as exc:
-            reader.error("template", exc.message)
-        mode = reader.choice("mode", RuleMode.EXACT, tuple(RuleMode))
-        expected = reader.string("expected", "")
-        if skill == SkillName.JUDGE and not expected:
-            reader.error("expected", "A judge needs the expected answer.")
-        if skill == SkillName.JUDGE and mode == RuleMode.REGEX:
+        # The schema picks the alternative by ``skill`` and reports that skill's problems.
+        problems = ConfigProblems(CONFIG_SCHEMA, config, what="skill")
+        skill = config.get("skill")
+        values = {**schema_defaults(SKILL_SCHEMAS[skill]), **config} if problems.passed("skill") else dict(config)
+        for key in ("template", "expected"):
+            if key in config and problems.passed(key):
+                try:
+                    templating.check_template(config[key])
+                except ConfigError as exc:
+                    problems.add(key, exc.message)
+        if skill == SkillName.JUDGE and values.get("mode") == RuleMode.REGEX and problems.passed("expected"):
             try:
-                re.compile(expected)
+                re.compile(values["expected"])
             except re.error as exc:
-                reader.error("expected", f"Invalid regular expression: {exc}")
-        parsed = SkillConfig(
+                problems.add("expected", f"Invalid regular expression: {exc}")
+        problems.raise_if_any()
+        return SkillConfig(
             skill=SkillName(skill),
-            template=template,
-            mode=RuleMode(mode),
-            expected=expected,
-            case_sensitive=reader.boolean("case_sensitive", False),
-            tolerance=reader.number("tolerance", 1e-6, minimum=0, maximum=1e6) or 0.0,
-            timeout_s=reader.number("timeout_s", 5.0, minimum=0.1, maximum=300) or 5.0,
-            memory_mb=reader.integer("memory_mb", 256, minimum=32, maximum=8192) or 256,
+            template=values.get("template", SkillConfig.template),
+            mode=RuleMode(values.get("mode", SkillConfig.mode)),
+            expected=values.get("expected", ""),
+            case_sensitive=values.get("case_sensitive", False),
+            tolerance=float(values.get("tolerance", SkillConfig.tolerance)),
+            timeout_s=float(values.get("timeout_s", SkillConfig.timeout_s)),
+            memory_mb=values.get("memory_mb", SkillConfig.memory_mb),
         )
-        reader.raise_if_invalid("skill")
-        return parsed
 
     def is_instant(self, config: Mapping[str, Any]) -> bool:
         # Everything but ``python``, which starts a process and may run for seconds.
