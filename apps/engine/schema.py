@@ -6,8 +6,15 @@ engine validates with. jsonschema finds the problems; this module turns each int
 engine's short messages ("Must be a whole number.") under the engine's field paths
 (``nodes[0].agent``, ``retry.attempts``, ``max_turns``), every problem at once.
 
-A schema may word a message itself: ``"x-messages": {"<keyword>": "..."}`` on the
-subschema that fails (e.g. ``{"pattern": "This field is required."}``).
+Annotations a schema may carry to word its messages as the engine does:
+
+- ``"x-messages": {"<keyword>": "..."}`` on the subschema that fails: the message for that
+  keyword, at that subschema's path (for ``additionalProperties`` and ``required`` too, at
+  the object rather than at each key; ``{keys}`` names them).
+- ``"x-error": "..."``: any problem at or inside this subschema is this one message at its
+  path (the engine reports a list of member names as one problem of the list).
+- ``"x-discriminator": "<key>"`` next to ``oneOf``: the property whose ``const`` picks the
+  alternative whose problems are reported.
 """
 
 from __future__ import annotations
@@ -93,83 +100,150 @@ def _allowed(schema: Mapping[str, Any]) -> str:
     return ", ".join(sorted(schema.get("properties", {})))
 
 
-def _messages(err: ValidationError) -> list[tuple[str, str]]:
+def _messages(err: ValidationError, root: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(path, message)`` pairs for one jsonschema error (several for extra or missing keys)."""
+    collapsed = _collapsed(err, root)
+    if collapsed is not None:
+        return [collapsed]
     schema = err.schema if isinstance(err.schema, Mapping) else {}
     here = list(err.absolute_path)
-    custom = schema.get("x-messages", {}).get(err.validator)
     kind = err.validator
-    if kind == "additionalProperties":
-        extra = sorted(set(err.instance) - set(schema.get("properties", {})))
-        message = custom or f"Unknown setting. Allowed: {_allowed(schema)}."
-        return [(field_path([*here, key]), message) for key in extra]
-    if kind == "required":
-        missing = [key for key in err.validator_value if key not in err.instance]
-        return [(field_path([*here, key]), custom or "This field is required.") for key in missing]
-    if kind == "dependentRequired":
-        return [
-            (field_path([*here, key]), custom or "This field is required.")
-            for trigger, needed in err.validator_value.items()
-            if trigger in err.instance
-            for key in needed
-            if key not in err.instance
-        ]
+    custom = schema.get("x-messages", {}).get(kind)
+    if kind in ("additionalProperties", "required", "dependentRequired"):
+        keys = _keys_at_fault(err, schema)
+        if custom:  # the schema words it, and names the object rather than each key
+            return [(field_path(here), custom.format(keys=", ".join(keys)))]
+        if kind == "additionalProperties":
+            return [(field_path([*here, key]), f"Unknown setting. Allowed: {_allowed(schema)}.") for key in keys]
+        return [(field_path([*here, key]), "This field is required.") for key in keys]
+    if kind in ("oneOf", "anyOf"):
+        if not _type_fits(err, schema):
+            return []  # the value has the wrong type; the type check next to this one says so
+        return _alternative_messages(err, schema, root, custom)
     if custom:
         return [(field_path(here), custom)]
+    return [(field_path(here), _default_message(err, schema))]
+
+
+def _default_message(err: ValidationError, schema: Mapping[str, Any]) -> str:
+    kind, value = err.validator, err.validator_value
     if kind == "type":
-        message = _type_message(err.validator_value)
-    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        message = _range_message(schema)
-    elif kind == "enum":
-        message = f"Must be one of: {', '.join(str(v) for v in err.validator_value)}."
-    elif kind == "const":
-        message = f"Must be {err.validator_value!r}."
-    elif kind == "minItems":
-        count = err.validator_value
-        message = "Must not be empty." if count == 1 else f"Must have at least {count} items."
-    elif kind == "maxItems":
-        message = f"Must have at most {err.validator_value} items."
-    elif kind == "minLength":
-        count = err.validator_value
-        message = "This field is required." if count == 1 else f"Too short (at least {count} characters)."
-    elif kind == "maxLength":
-        message = f"Too long (at most {err.validator_value} characters)."
-    elif kind == "pattern":
-        message = "This field is required." if err.validator_value == r"\S" else "Has the wrong format."
-    elif kind == "uniqueItems":
-        message = "Must not repeat an item."
-    elif kind == "minProperties":
-        message = "Must not be empty."
-    elif kind in ("oneOf", "anyOf") and err.context:
-        return _best_alternative(err)
+        return _type_message(value)
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return _range_message(schema)
+    if kind == "enum":
+        return f"Must be one of: {', '.join(str(v) for v in value)}."
+    if kind == "const":
+        return f"Must be {value!r}."
+    if kind == "minItems":
+        return "Must not be empty." if value == 1 else f"Must have at least {value} items."
+    if kind == "maxItems":
+        return f"Must have at most {value} items."
+    if kind == "minLength":
+        return "This field is required." if value == 1 else f"Too short (at least {value} characters)."
+    if kind == "maxLength":
+        return f"Too long (at most {value} characters)."
+    if kind == "pattern":
+        return "This field is required." if value == r"\S" else "Has the wrong format."
+    if kind == "uniqueItems":
+        return "List each item once."
+    if kind == "minProperties":
+        return "Must not be empty."
+    return "Is not valid here."
+
+
+def _keys_at_fault(err: ValidationError, schema: Mapping[str, Any]) -> list[str]:
+    """The unknown keys (additionalProperties) or the missing ones (required, dependentRequired)."""
+    present = set(err.instance) if isinstance(err.instance, Mapping) else set()
+    if err.validator == "additionalProperties":
+        return sorted(present - set(schema.get("properties", {})))
+    if err.validator == "required":
+        return [key for key in err.validator_value if key not in present]
+    return [
+        key
+        for trigger, needed in err.validator_value.items()
+        if trigger in present
+        for key in needed
+        if key not in present
+    ]
+
+
+def _collapsed(err: ValidationError, root: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The ``x-error`` of the outermost subschema on the way to the failing keyword, at that
+    subschema's path: the engine reports some structures (a list of member names) as one
+    problem of the whole value, whatever is wrong inside it."""
+    node: Any = root
+    instance = list(err.absolute_path)
+    depth = 0
+    keys = list(err.absolute_schema_path)
+    i = 0
+    while isinstance(node, Mapping):
+        if "x-error" in node:
+            return field_path(instance[:depth]), node["x-error"]
+        if i >= len(keys):
+            return None
+        key = keys[i]
+        if key in ("properties", "patternProperties", "prefixItems") and i + 1 < len(keys):
+            node, i, depth = node[key][keys[i + 1]], i + 2, depth + 1
+        elif key in ("items", "additionalProperties", "contains"):
+            node, i, depth = node[key], i + 1, depth + 1
+        elif key in ("oneOf", "anyOf", "allOf") and i + 1 < len(keys):
+            node, i = node[key][keys[i + 1]], i + 2
+        elif key in ("if", "then", "else", "not"):
+            node, i = node[key], i + 1
+        else:
+            return None
+    return None
+
+
+def _type_fits(err: ValidationError, schema: Mapping[str, Any]) -> bool:
+    expected = schema.get("type")
+    if expected is None:
+        return True
+    kinds = [expected] if isinstance(expected, str) else list(expected)
+    return any(Draft202012Validator.TYPE_CHECKER.is_type(err.instance, kind) for kind in kinds)
+
+
+def _alternative_messages(
+    err: ValidationError, schema: Mapping[str, Any], root: Mapping[str, Any], custom: str | None
+) -> list[tuple[str, str]]:
+    """A value that matches none (or, for oneOf, several) of the alternatives.
+
+    The alternative the value chose is the one whose ``x-discriminator`` property it names
+    (``"kind": "llm"``; the alternative with a default for it when absent) or else the only
+    one whose required keys it has; that alternative's problems are reported. Without a
+    choice, the schema's ``x-messages`` wording, or the alternatives' titles."""
+    alternatives = list(err.validator_value)
+    here = list(err.absolute_path)
+    discriminator = schema.get("x-discriminator")
+    if discriminator and isinstance(err.instance, Mapping):
+        consts = [alt.get("properties", {}).get(discriminator, {}) for alt in alternatives]
+        given = err.instance.get(discriminator)
+        if discriminator not in err.instance:
+            given = next((c.get("default") for c in consts if "default" in c), None)
+        chosen = [i for i, c in enumerate(consts) if "const" in c and c["const"] == given]
+        if not chosen:
+            names = ", ".join(str(c["const"]) for c in consts if "const" in c)
+            return [(field_path([*here, discriminator]), f"Must be one of: {names}.")]
+    elif isinstance(err.instance, Mapping):
+        chosen = [
+            i
+            for i, alt in enumerate(alternatives)
+            if isinstance(alt, Mapping) and alt.get("required") and set(alt["required"]) <= set(err.instance)
+        ]
     else:
-        message = "Is not valid here."
-    return [(field_path(here), message)]
-
-
-def _best_alternative(err: ValidationError) -> list[tuple[str, str]]:
-    """For a value matching none of several alternatives, report the closest alternative's
-    problems (the one with the fewest); a value of the wrong shape altogether gets the
-    alternatives' titles."""
-    by_alternative: dict[int, list[ValidationError]] = {}
-    for sub in err.context or ():
-        by_alternative.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
-    alternatives = err.validator_value
-    # An alternative whose only complaint is the type of the value itself is not close.
-    close = {
-        index: subs
-        for index, subs in by_alternative.items()
-        if not all(s.validator == "type" and s.absolute_path == err.absolute_path for s in subs)
-    }
-    if not close:
-        titles = [a.get("title") for a in alternatives if isinstance(a, Mapping) and a.get("title")]
-        message = f"Must be one of: {', '.join(titles)}." if titles else "Is not valid here."
-        return [(field_path(err.absolute_path), message)]
-    index = min(close, key=lambda i: (len(close[i]), i))
-    pairs: list[tuple[str, str]] = []
-    for sub in close[index]:
-        pairs.extend(_messages(sub))
-    return pairs
+        chosen = []
+    if len(chosen) == 1:
+        pairs: list[tuple[str, str]] = []
+        for sub in err.context or ():
+            if sub.relative_schema_path and sub.relative_schema_path[0] == chosen[0]:
+                pairs.extend(_messages(sub, root))
+        if pairs:
+            return pairs
+    if custom:
+        return [(field_path(here), custom)]
+    titles = [alt.get("title") for alt in alternatives if isinstance(alt, Mapping) and alt.get("title")]
+    return [(field_path(here), f"Must be one of: {', '.join(titles)}." if titles else "Is not valid here.")]
 
 
 def schema_errors(schema: Mapping[str, Any], config: Any) -> dict[str, list[str]]:
@@ -178,7 +252,7 @@ def schema_errors(schema: Mapping[str, Any], config: Any) -> dict[str, list[str]
     A config that is not a mapping at all comes back under the empty path ``""``."""
     errors: dict[str, list[str]] = {}
     for err in _validator_for(schema).iter_errors({} if config is None else config):
-        for path, message in _messages(err):
+        for path, message in _messages(err, schema):
             if message not in errors.setdefault(path, []):
                 errors[path].append(message)
     return errors

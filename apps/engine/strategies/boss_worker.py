@@ -27,6 +27,7 @@ import jsonschema
 from ..config import ConfigReader
 from ..errors import StrategyConfigError, StrategyError
 from ..values import StepOutcome
+from . import schema_parts as sp
 from .base import Fact, Finish, MembersChanged, PostMessage, RunStep, StepFinished, Transition
 
 REPLY_SCHEMA: dict[str, Any] = {
@@ -81,6 +82,57 @@ class BossWorkerStrategy:
 
     name: ClassVar[str] = "boss_worker"
     config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
+    roles: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"role": "director", "key": "director", "many": False, "description": "Gives the orders and synthesises."},
+        {"role": "workers", "key": "workers", "many": True, "description": "Carry out the orders, in parallel."},
+    )
+    config_schema: ClassVar[dict[str, Any]] = sp.config(
+        {
+            "director": sp.member(
+                "Director", "Hands out orders and writes the answer (default: the first member).", role="director"
+            )
+            | {"pattern": sp.NOT_BLANK},
+            "workers": sp.members(
+                "Workers",
+                "The members the director may give orders to (default: every member but the director).",
+                role="workers",
+                error="Give at least one worker (a member other than the director).",
+            ),
+            "max_loops": sp.integer(
+                "Rounds",
+                "How many rounds of orders the director gets before it must answer.",
+                default=5,
+                minimum=1,
+                maximum=50,
+            ),
+            "max_invalid": sp.integer(
+                "Unreadable replies",
+                "How many replies the director may get wrong (not the JSON asked for) before the run fails.",
+                default=2,
+                minimum=1,
+                maximum=10,
+            ),
+            "retry": {
+                "title": "Retry",
+                "description": "How a failing worker's order is retried before the worker is marked unavailable.",
+                "type": ["object", "null"],
+                "properties": {
+                    "attempts": sp.integer(
+                        "Attempts", "Retries after the first try.", default=1, minimum=0, maximum=10
+                    ),
+                    "backoff_s": sp.number(
+                        "Backoff (seconds)",
+                        "The wait before the first retry; it doubles each time.",
+                        default=0.5,
+                        minimum=0,
+                    ),
+                },
+                "additionalProperties": False,
+                "x-error": "An object with attempts (a whole number from 0 to 10) and backoff_s (seconds, at least 0).",
+            },
+            "room": sp.text("Room", "The chat room the run's messages are posted to.", default="main"),
+        }
+    )
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

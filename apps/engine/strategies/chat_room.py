@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from ..config import ConfigReader
 from ..errors import StrategyConfigError, StrategyError
 from ..values import StepResult
+from . import schema_parts as sp
 from .base import Fact, Fail, Finish, MembersChanged, PostMessage, Progress, RunStep, StepFinished, Transition
 
 
@@ -49,6 +50,79 @@ class Moderator:
 class ChosenBy:
     SELECTOR = "selector"
     FALLBACK = "round_robin_fallback"  # the selector gave no valid name in its attempts
+
+
+def room_schema(*, room: str, board_only: bool) -> dict[str, Any]:
+    """The config schema of a chat room (and, with its own defaults, of the board's room)."""
+    return sp.config(
+        {
+            "order": sp.members(
+                "Speaking order",
+                "Who speaks, in turn (default: every member but the selector, in member order).",
+                role="order",
+                error="Must be a non-empty list of member names.",
+            ),
+            "max_turns": sp.integer(
+                "Turn limit",
+                "The conversation ends after this many turns (default: three per speaker).",
+                minimum=1,
+                maximum=1000,
+            ),
+            "on_error": sp.choice(
+                "When a speaker fails",
+                "skip: note it in the room and pass the turn on; fail: fail the run.",
+                (OnError.SKIP, OnError.FAIL),
+                default=OnError.SKIP,
+            ),
+            "moderator": {
+                "title": "Moderator",
+                "description": "Who decides the next speaker: round robin, or an agent that names one each turn.",
+                "default": Moderator.ROUND_ROBIN,
+                "oneOf": [
+                    {"title": "Round robin", "const": Moderator.ROUND_ROBIN},
+                    {
+                        "title": "An agent picks",
+                        "type": "object",
+                        "properties": {
+                            Moderator.SELECTOR: sp.member(
+                                "Selector", "The member that names the next speaker.", role="moderator"
+                            )
+                        },
+                        "required": [Moderator.SELECTOR],
+                        "additionalProperties": False,
+                    },
+                ],
+                "x-error": 'Either "round_robin" or {"selector": "<agent>"}.',
+            },
+            "selector_retries": sp.integer(
+                "Selector retries",
+                "How often the selector is asked again for a usable name before round robin takes the turn.",
+                default=2,
+                minimum=0,
+                maximum=5,
+            ),
+            "allow_repeat": sp.boolean(
+                "Allow repeats", "Whether the selector may give the turn to who just spoke.", default=False
+            ),
+            "board_only": sp.boolean(
+                "Board only",
+                "Only level-0 agents (the board) may speak; agents spawned during the run do not join.",
+                default=board_only,
+            ),
+            "room": sp.room(room),
+        }
+    )
+
+
+CHAT_ROLES: tuple[dict[str, Any], ...] = (
+    {"role": "order", "key": "order", "many": True, "description": "The speakers, in turn."},
+    {
+        "role": "moderator",
+        "key": "moderator.selector",
+        "many": False,
+        "description": "Names the next speaker before each turn (optional).",
+    },
+)
 
 
 @dataclass
@@ -74,6 +148,8 @@ class ChatRoomStrategy:
     config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
     default_room: ClassVar[str] = "main"
     default_board_only: ClassVar[bool] = False
+    roles: ClassVar[tuple[dict[str, Any], ...]] = CHAT_ROLES
+    config_schema: ClassVar[dict[str, Any]] = room_schema(room="main", board_only=False)
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         allowed = {
@@ -254,6 +330,7 @@ class BoardRoomStrategy(ChatRoomStrategy):
     name: ClassVar[str] = "board"
     default_room: ClassVar[str] = "board"
     default_board_only: ClassVar[bool] = True
+    config_schema: ClassVar[dict[str, Any]] = room_schema(room="board", board_only=True)
 
     def start(self, task: str) -> Transition:
         return self._with_panel(super().start(task))

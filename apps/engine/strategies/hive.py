@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from ..config import ConfigReader
 from ..errors import StrategyConfigError, StrategyError
+from . import schema_parts as sp
 from .base import Fact, Fail, Finish, MembersChanged, PostMessage, Progress, RunStep, StepFinished, Transition
 
 
@@ -72,6 +73,62 @@ class HiveStrategy:
 
     name: ClassVar[str] = "hive"
     config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
+    roles: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"role": "agents", "key": "agents", "many": True, "description": "Propose and vote, as equals."},
+    )
+    config_schema: ClassVar[dict[str, Any]] = sp.config(
+        {
+            "agents": sp.members(
+                "Agents",
+                "Who proposes and votes (default: every member).",
+                role="agents",
+                error="Must be a non-empty list of member names, each once.",
+            )
+            | {"uniqueItems": True},
+            "threshold": sp.number(
+                "Threshold",
+                "The share of the votes cast a proposal needs to be decided.",
+                default=0.7,
+                minimum=0.01,
+                maximum=1,
+            ),
+            "quorum": sp.number(
+                "Quorum",
+                "The share of the agents that must vote for a round to count.",
+                default=0.5,
+                minimum=0,
+                maximum=1,
+            ),
+            "max_rounds": sp.integer(
+                "Rounds",
+                "After this many rounds the plurality wins, marked no consensus.",
+                default=3,
+                minimum=1,
+                maximum=50,
+            ),
+            "voting": sp.choice(
+                "Voting",
+                "ballot: a vote step per agent; proposals: an agent's proposal is its vote.",
+                (Voting.BALLOT, Voting.PROPOSALS),
+                default=Voting.BALLOT,
+            ),
+            "max_failures": sp.integer(
+                "Failures",
+                "An agent failing this many steps in a row leaves the hive.",
+                default=2,
+                minimum=1,
+                maximum=100,
+            ),
+            "step_timeout_s": sp.number(
+                "Step timeout (seconds)",
+                "How long one proposal or vote may take (default: no limit).",
+                minimum=0.1,
+                maximum=3600,
+            )
+            | {"type": ["number", "null"]},
+            "room": sp.room("hive"),
+        }
+    )
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

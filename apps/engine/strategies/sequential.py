@@ -16,6 +16,7 @@ from ..config import ConfigReader
 from ..errors import EngineError, StrategyConfigError, StrategyError
 from ..human import parse_question
 from ..values import HumanQuestion
+from . import schema_parts as sp
 from .base import (
     AskHuman,
     Fact,
@@ -56,6 +57,72 @@ class SequentialStrategy:
 
     name: ClassVar[str] = "sequential"
     config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
+    roles: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"role": "stage", "key": "stages", "many": True, "description": "Members run in the order of the stages."},
+    )
+    config_schema: ClassVar[dict[str, Any]] = sp.config(
+        {
+            "stages": {
+                "title": "Stages",
+                "description": "Run one after another, each fed the previous output (default: every member once).",
+                "type": "array",
+                "minItems": 1,
+                "x-messages": {
+                    "type": "Must be a non-empty list (or omit it to run every member once).",
+                    "minItems": "Must be a non-empty list (or omit it to run every member once).",
+                },
+                "items": {
+                    "title": "Stage",
+                    "description": "An agent's step, or a person's checkpoint.",
+                    "type": "object",
+                    "oneOf": [
+                        {
+                            "title": "Agent step",
+                            "type": "object",
+                            "properties": {
+                                "name": sp.text(
+                                    "Name", "Names the stage's output for later inputs (default: agent-N)."
+                                ),
+                                "agent": sp.member("Agent", "The member that runs this stage.", role="stage"),
+                                "input": sp.template(
+                                    "Input",
+                                    "What the agent is given: task, previous, outputs.<stage>, answers.<stage>.",
+                                    default=DEFAULT_INPUT,
+                                ),
+                                "retries": sp.integer(
+                                    "Retries",
+                                    "How often a failed step is tried again.",
+                                    default=0,
+                                    minimum=0,
+                                    maximum=10,
+                                    **{"x-error": "Must be a whole number from 0 to 10."},
+                                ),
+                            },
+                            "required": ["agent"],
+                            "additionalProperties": False,
+                            "x-messages": {"additionalProperties": "Unknown keys: {keys}."},
+                        },
+                        {
+                            "title": "Ask a person",
+                            "type": "object",
+                            "properties": {
+                                "name": sp.text("Name", "Names the answer for later inputs (default: human-N)."),
+                                "ask_human": sp.human_question(),
+                            },
+                            "required": ["ask_human"],
+                            "additionalProperties": False,
+                            "x-messages": {"additionalProperties": "Unknown keys: {keys}."},
+                        },
+                    ],
+                    "x-messages": {
+                        "type": "Each stage must be an object with 'agent' or 'ask_human'.",
+                        "oneOf": "Give exactly one of 'agent' or 'ask_human'.",
+                    },
+                },
+            },
+            "room": sp.room("main"),
+        }
+    )
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(config, allowed={"stages", "room"}, error=StrategyConfigError)
