@@ -1,4 +1,5 @@
-"""Websocket for the agent-tree page: re-renders the owner's hierarchy whenever it changes."""
+"""Websocket for the Agents page: re-renders the owner's hierarchy (the tree list and the canvas's
+data, both swapped out of band) whenever it changes."""
 
 from __future__ import annotations
 
@@ -24,6 +25,26 @@ def agent_forest(owner) -> list[dict]:
     return [subtree(a) for a in children.get(None, [])]
 
 
+def agent_graph(owner) -> dict:
+    """The owner's agents as the canvas draws them: one node per agent, one edge per parent link."""
+    agents = list(Agent.objects.filter(owner=owner).order_by("level", "name"))
+    return {
+        "nodes": [
+            {
+                "id": agent.pk,
+                "name": agent.name,
+                "level": agent.level,
+                "parent": agent.parent_id,
+                "provider": agent.provider,
+                "status": agent.status,
+                "privileges": list(agent.privileges),
+            }
+            for agent in agents
+        ],
+        "edges": [{"source": a.parent_id, "target": a.pk} for a in agents if a.parent_id is not None],
+    }
+
+
 class AgentTreeConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -44,4 +65,5 @@ class AgentTreeConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _render(self) -> str:
-        return render_to_string("dashboard/_agent_tree.html", {"roots": agent_forest(self.user), "oob": True})
+        context = {"roots": agent_forest(self.user), "graph": agent_graph(self.user), "oob": True}
+        return render_to_string("dashboard/_agent_tree.html", context)

@@ -334,3 +334,75 @@ def _audit_use_denied(agent: Agent, action: Action, error: GovernanceError, *, t
     with transaction.atomic():
         record = denied(action, acting.engine_actor(), error, target=target.pk)
         _write_audit(agent.owner, acting, [record], run=run, labels={target.pk: target.name})
+
+
+# ---- previews for forms (read-only: the rules run on a copy, nothing is written) -----------
+
+
+def _trial(owner) -> Hierarchy:
+    """The owner's hierarchy as it stands, unlocked: for asking the rules what they would say."""
+    return _hierarchy(owner, lock=False)
+
+
+def _copy(hierarchy: Hierarchy) -> Hierarchy:
+    return Hierarchy(nodes=dict(hierarchy.nodes), max_depth=hierarchy.max_depth)
+
+
+def grantable_privileges(
+    acting: Acting, owner, offered: Iterable[str], *, target: Agent | None = None, parent: Agent | None = None
+) -> list[str]:
+    """Of ``offered``, those ``acting`` may give ``target`` (an existing agent) or, with no target, a
+    new agent under ``parent`` (a root for ``None``). The rules decide, each tried on a copy."""
+    hierarchy, actor = _trial(owner), acting.engine_actor()
+    grantable = []
+    for privilege in sorted(set(offered)):
+        trial = _copy(hierarchy)
+        try:
+            if target is not None:
+                trial.grant(actor, target.pk, privilege)
+            else:
+                level = parent.level + 1 if parent is not None else 1
+                trial.spawn(actor, -1, parent=parent.pk if parent else None, level=level, privileges=[privilege])
+        except GovernanceError:
+            continue
+        grantable.append(privilege)
+    return grantable
+
+
+def privileges_change_refusal(acting: Acting, target: Agent, privileges: Iterable[str]) -> tuple[str, str] | None:
+    """What ``set_privileges(acting, target, privileges)`` would be refused at, tried on a copy:
+    ``(action, privilege)`` of the first refused step, or ``None`` if every step is allowed.
+
+    ``set_privileges`` applies one grant or revoke at a time, each in its own transaction; calling
+    this first keeps a change that would be refused halfway from being half applied."""
+    trial, actor = _trial(target.owner), acting.engine_actor()
+    wanted, held = set(privileges), set(target.privileges)
+    steps = [(Action.REVOKE, p) for p in sorted(held - wanted)] + [(Action.GRANT, p) for p in sorted(wanted - held)]
+    for action, privilege in steps:
+        try:
+            if action == Action.REVOKE:
+                trial.revoke(actor, target.pk, privilege)
+            else:
+                trial.grant(actor, target.pk, privilege)
+        except GovernanceError:
+            return action.value, privilege
+    return None
+
+
+@dataclass(frozen=True)
+class TerminatePreview:
+    """What terminating an agent would do: the agents it takes with it, or the rule refusing it."""
+
+    agents: list[Agent]  # the target first, then its active descendants
+    refusal: GovernanceError | None = None
+
+
+def terminate_preview(acting: Acting, target: Agent) -> TerminatePreview:
+    trial = _trial(target.owner)
+    try:
+        outcome = trial.terminate(acting.engine_actor(), target.pk)
+    except GovernanceError as error:
+        return TerminatePreview(agents=[target], refusal=error)
+    order = [target.pk, *(pk for pk in trial.descendants(target.pk) if pk in outcome.changed)]
+    agents = Agent.objects.in_bulk([pk for pk in order if pk in outcome.changed])
+    return TerminatePreview(agents=[agents[pk] for pk in order if pk in agents])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -52,11 +53,15 @@ def create_agent(
     privileges: list[str] | None = None,
     memory_top_k: int = 0,
     memory_scope: str = "swarm",
+    tools: list[str] | None = None,
+    rooms: list[str] | None = None,
+    talks_to: list[Agent] | None = None,
 ) -> Agent:
     """A person creates an agent (a root, or a child of one of their agents): governed and audited."""
     from .governance import Acting, spawn_agent
 
     _check_memory(memory_top_k, memory_scope)  # before anything is written
+    _check_links(owner, tools or [], rooms or [], talks_to or [], instance=None)
     agent = spawn_agent(
         Acting(user=owner),
         owner=owner,
@@ -72,6 +77,11 @@ def create_agent(
     if memory_top_k or memory_scope != "swarm":
         agent.memory_top_k, agent.memory_scope = memory_top_k, memory_scope
         agent.save(update_fields=["memory_top_k", "memory_scope"])
+    if tools or rooms:
+        agent.tools, agent.rooms = list(tools or []), list(rooms or [])
+        agent.save(update_fields=["tools", "rooms"])
+    if talks_to:
+        agent.talks_to.set(talks_to)
     return agent
 
 
@@ -88,15 +98,48 @@ def _check_memory(top_k: int, scope: str) -> None:
         raise FieldsError("Invalid memory settings.", fields=errors)
 
 
+ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+def _check_links(owner, tools: list[str], rooms: list[str], talks_to: list[Agent], *, instance: Agent | None) -> None:
+    """Tools are names (which ones exist is the tool registry's business, a layer up); rooms are
+    names; talks-to targets are other agents of the same owner."""
+    errors: dict[str, list[str]] = {}
+    if not all(isinstance(t, str) and t for t in tools):
+        errors["tools"] = ["A list of tool names."]
+    bad_rooms = [r for r in rooms if not isinstance(r, str) or not ROOM_NAME.match(r)]
+    if bad_rooms:
+        errors["rooms"] = [f"Not a room name: {bad_rooms[0]!r} (letters, digits, '.', '-', '_')."]
+    for target in talks_to:
+        if target.owner_id != owner.pk:
+            errors.setdefault("talks_to", []).append(f"{target.name} is not one of your agents.")
+        elif instance is not None and target.pk == instance.pk:
+            errors.setdefault("talks_to", []).append("An agent does not message itself.")
+    if errors:
+        raise FieldsError("Invalid tools, rooms or talks-to.", fields=errors)
+
+
 def update_agent(agent: Agent, *, acting_user=None, **changes: Any) -> Agent:
     """Change an agent's definition. If its new provider settings need a privilege
     it lacks (a new model, say), the person acting grants it first, under the
     usual rules; a refused grant changes nothing but the audit log."""
     from .governance import Acting, grant_privilege
 
-    editable = ("name", "provider", "config", "instructions", "description", "memory_top_k", "memory_scope")
+    editable = (
+        "name",
+        "provider",
+        "config",
+        "instructions",
+        "description",
+        "memory_top_k",
+        "memory_scope",
+        "tools",
+        "rooms",
+    )
     fields = {k: changes[k] for k in editable if k in changes}
+    talks_to = changes.get("talks_to")
     _check_memory(fields.get("memory_top_k", agent.memory_top_k), fields.get("memory_scope", agent.memory_scope))
+    _check_links(agent.owner, fields.get("tools", []), fields.get("rooms", []), list(talks_to or []), instance=agent)
     provider = fields.get("provider", agent.provider)
     config = fields.get("config", agent.config)
     check_agent(
@@ -109,4 +152,6 @@ def update_agent(agent: Agent, *, acting_user=None, **changes: Any) -> Agent:
         for field, value in fields.items():
             setattr(agent, field, value)
         agent.save(update_fields=[*fields, "updated_at"])
+        if talks_to is not None:
+            agent.talks_to.set(talks_to)
     return agent
