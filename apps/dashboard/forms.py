@@ -20,6 +20,20 @@ class StartRunForm(forms.Form):
 
     BUDGET_FIELDS = ("max_steps", "max_cost", "max_seconds")
 
+    @property
+    def budget_has_errors(self) -> bool:
+        """Whether the (normally folded) budget section must open to show its errors."""
+        return any(self.errors.get(name) for name in self.BUDGET_FIELDS)
+
+    def mark_errors(self) -> None:
+        """Flag every field with an error for assistive technology, and focus the first one, so
+        the person lands on it after the page comes back."""
+        bad = [name for name in self.fields if self.errors.get(name)]
+        for name in bad:
+            self.fields[name].widget.attrs["aria-invalid"] = "true"
+        if bad:
+            self.fields[bad[0]].widget.attrs["autofocus"] = True
+
 
 class ImportDefinitionForm(forms.Form):
     file = forms.FileField(label="Definition (swarm.yaml)", help_text="A single-file YAML swarm definition.")

@@ -26,7 +26,15 @@ from apps.engine.strategies.snapshots import strategy_snapshot
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
-from apps.runs.presenters import human_request_data, message_data, run_data, step_data
+from apps.runs.presenters import (
+    human_request_data,
+    member_activity,
+    message_data,
+    run_data,
+    run_drawing,
+    step_data,
+    workflow_positions,
+)
 from apps.swarms import definitions
 from apps.swarms.access import visible_swarms
 from apps.swarms.models import Strategy, Swarm
@@ -150,6 +158,7 @@ def swarm_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, error)
         else:
             return redirect("dashboard:run-detail", pk=run.pk)
+    form.mark_errors()
     context = {
         "swarm": swarm,
         "members": swarm.members.select_related("agent", "child_swarm"),
@@ -183,6 +192,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "panel": strategy_snapshot(run.strategy, run.strategy_config, run.member_names(), run.state or {}),
             "child_runs": list(visible_runs(request.user).filter(parent_step__run=run).order_by("pk")),
             "dag_statuses": [s.value for s in NodeStatus],
+            "drawing": run_drawing(run),
+            "activity": member_activity(run),
+            "dag_positions": workflow_positions(run),
         }
     context["ws_path"] = f"/ws/runs/{run.pk}/"
     return render(request, "dashboard/run_detail.html", context)

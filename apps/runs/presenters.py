@@ -7,6 +7,7 @@ from the same dicts, so a reload shows exactly what streamed.
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -86,3 +87,112 @@ def human_request_data(request: HumanRequest) -> dict[str, Any]:
         "answer": request.answer,
         "answered_by": request.answered_by.get_username() if request.answered_by_id and request.answered_by else None,
     }
+
+
+# ---- the swarm drawn on the run page ------------------------------------------------------------
+
+# Strategies whose members speak in turns (drawn as a ring) or run one after another (a chain).
+_IN_TURNS = ("chat_room", "board")
+_IN_ORDER = ("sequential",)
+
+
+def _members_in(value: Any, members: set[str]) -> list[str]:
+    """Every member named anywhere in a config value (a string, a list, or nested objects), in order."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if value in members:
+            found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            found.extend(_members_in(item, members))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found.extend(_members_in(item, members))
+    return found
+
+
+def _catalogue_roles(strategy: str) -> tuple[dict[str, Any], ...]:
+    from apps.engine.errors import UnknownStrategyError
+    from apps.engine.strategies.registry import strategy_info
+
+    try:
+        return strategy_info(strategy).roles
+    except UnknownStrategyError:  # a run of a strategy since removed: its members, without roles
+        return ()
+
+
+def member_roles(strategy: str, config: dict[str, Any], members: list[str]) -> dict[str, list[str]]:
+    """Each member's roles, read from the config keys the strategy's catalogue entry names
+    (``{"role": "director", "key": "director"}``): what the canvas labels a member with."""
+    names = set(members)
+    out: dict[str, list[str]] = {m: [] for m in members}
+    for role in _catalogue_roles(strategy):
+        for member in dict.fromkeys(_members_in((config or {}).get(role["key"]), names)):
+            if role["role"] not in out[member]:
+                out[member].append(role["role"])
+    return out
+
+
+def run_drawing(run: Run) -> dict[str, Any]:
+    """The swarm as the run page draws it: members (roles, the position saved with the swarm's
+    drawing when there is one) and the edges between them: a chain for a pipeline, a ring for
+    members speaking in turns, else from each one-member role (a director, a generator) to the rest."""
+    members = run.member_names()
+    config = run.strategy_config or {}
+    roles = member_roles(run.strategy, config, members)
+    single = {r["role"] for r in _catalogue_roles(run.strategy) if not r.get("many")}
+    layout = getattr(run.swarm, "layout", None) if run.swarm_id else None
+    positions = (layout.get("members") or {}) if isinstance(layout, dict) else {}
+    hubs = [m for m in members if set(roles[m]) & single]
+    edges: list[list[str]] = []
+    if run.strategy in _IN_ORDER:
+        order = list(dict.fromkeys(_members_in(config.get("stages"), set(members)))) or members
+        edges = [[a, b] for a, b in itertools.pairwise(order)]
+    elif run.strategy in _IN_TURNS and len(members) > 1:
+        edges = [[a, b] for a, b in zip(members, members[1:] + members[:1], strict=False)]
+    elif hubs:
+        edges = [[hub, m] for hub in hubs for m in members if m not in hubs]
+    return {
+        "strategy": run.strategy,
+        "members": [{"name": m, "roles": roles[m], "position": _position(positions.get(m))} for m in members],
+        "edges": edges,
+    }
+
+
+def workflow_positions(run: Run) -> dict[str, dict[str, float]]:
+    """HEIST node positions saved with the swarm's drawing (``layout["nodes"]``), for the live graph."""
+    layout = getattr(run.swarm, "layout", None) if run.swarm_id else None
+    nodes = (layout.get("nodes") or {}) if isinstance(layout, dict) else {}
+    return {name: pos for name, value in nodes.items() if (pos := _position(value)) is not None}
+
+
+def _position(value: Any) -> dict[str, float] | None:
+    if isinstance(value, dict) and isinstance(value.get("x"), int | float) and isinstance(value.get("y"), int | float):
+        return {"x": float(value["x"]), "y": float(value["y"])}
+    return None
+
+
+def member_activity(run: Run) -> list[dict[str, Any]]:
+    """Per member: steps run, messages posted, cost and tokens, and whether it is acting now. The
+    browser keeps the same counts live from the steps and messages the websocket adds to the page,
+    counted by the same rules (see static/js/run_canvas.js), so a reload shows what streamed."""
+    members = run.member_names()
+    roles = member_roles(run.strategy, run.strategy_config or {}, members)
+    rows = {
+        m: {"name": m, "roles": roles[m], "steps": 0, "messages": 0, "cost": Decimal(0), "tokens": 0, "acting": False}
+        for m in members
+    }
+    for agent, status, cost, prompt, completion in run.steps.values_list(
+        "agent_name", "status", "cost", "prompt_tokens", "completion_tokens"
+    ):
+        row = rows.get(agent)
+        if row is None:
+            continue
+        row["steps"] += 1
+        row["cost"] += cost
+        row["tokens"] += prompt + completion
+        row["acting"] = row["acting"] or status == "running"
+    for sender in run.messages.values_list("sender", flat=True):
+        if sender in rows:
+            rows[sender]["messages"] += 1
+    return [{**row, "cost": money(row["cost"])} for row in rows.values()]

@@ -23,6 +23,11 @@
     try { return el ? JSON.parse(el.textContent) : null; } catch (e) { return null; }
   }
 
+  function positions() {
+    var el = document.getElementById("dag-positions");
+    try { return (el && JSON.parse(el.textContent)) || {}; } catch (e) { return {}; }
+  }
+
   function escapeText(text) {
     var div = document.createElement("div");
     div.textContent = text == null ? "" : String(text);
@@ -60,15 +65,21 @@
     var newShape = JSON.stringify([all.map(function (n) { return n.name; }), edges]);
     if (!cy || newShape !== shape) {
       shape = newShape;
+      // Positions drawn in the designer (saved with the swarm) win over the automatic layout,
+      // as long as they cover every node (a replanned graph has nodes nobody placed).
+      var placed = positions();
+      var preset = data.nodes.length > 0 && data.nodes.every(function (n) { return placed[n.name]; });
       var elements = data.nodes.map(function (n) {
-        return { data: { id: n.name, label: label(n), status: n.status } };
+        var el = { data: { id: n.name, label: label(n), status: n.status } };
+        if (preset) el.position = { x: placed[n.name].x, y: placed[n.name].y };
+        return el;
       }).concat(data.edges.map(function (e) {
         return { data: { id: e[0] + "->" + e[1], source: e[0], target: e[1] } };
       }));
       if (cy) cy.destroy();
       cy = cytoscape({
         container: container, elements: elements, userZoomingEnabled: false, maxZoom: 1.3,
-        layout: { name: "dagre", rankDir: "LR" },
+        layout: preset ? { name: "preset", fit: true, padding: 20 } : { name: "dagre", rankDir: "LR" },
         style: [
           { selector: "node", style: { label: "data(label)", "text-wrap": "wrap", "text-valign": "center",
             "font-size": 10, color: "#fff", "text-outline-width": 1, "text-outline-color": "#495057",
@@ -97,6 +108,7 @@
     // first attempt that fails fast, a replayed burst) is not lost to the eye.
     history: function (name) { return (seen[name] || []).slice(); },
     color: function (name) { return cy ? cy.getElementById(name).style("background-color") : null; },
+    position: function (name) { return cy ? cy.getElementById(name).position() : null; },
     colors: COLORS,
     show: showDetail
   };
