@@ -446,9 +446,12 @@
     if (chosen < 0 && required) chosen = 0;
     select.value = chosen < 0 ? "" : String(chosen);
     show(chosen < 0 ? null : chosen, value);
+    let shown = chosen < 0 ? null : chosen;
     select.addEventListener("change", () => {
-      field.touched = true;
       const index = select.value === "" ? null : Number(select.value);
+      if (index === shown) return;
+      shown = index;
+      field.touched = true;
       show(index, index === null ? ABSENT : blankFor(alternatives[index], ctx.root));
       ctx.changed();
     });
@@ -569,5 +572,7 @@
     return form;
   }
 
-  window.SchemaForm = { render, parsePath, deepEqual };
+  // resolve/fits/mainType are exposed for pages that walk a config along its schema (the designer finds
+  // the members a config names with them).
+  window.SchemaForm = { render, parsePath, deepEqual, resolve, fits, mainType };
 })();
