@@ -3,23 +3,18 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from apps.core.errors import FieldsError
-from apps.engine.governance import GovernanceError, catalog
-from apps.engine.providers import SkillName
+from apps.engine.governance import GovernanceError
 
 from . import services
+from .catalogue import privilege_catalogue
+from .checks import check_privileges_change
 from .governance import Acting, set_privileges, terminate_agent
 from .models import Agent, AuditEntry
 
 
 def privilege_choices() -> list[tuple[str, str]]:
-    """The catalog: base privileges, one per built-in tool, one per model any agent uses."""
-    models = {
-        str(c.get("model")) for c in Agent.objects.filter(provider="openai").values_list("config", flat=True) if c
-    }
-    held = {p for privileges in Agent.objects.values_list("privileges", flat=True) for p in privileges}
-    entries = catalog(tools=[s.value for s in SkillName], models=models)
-    entries.update({p: p for p in held if p not in entries})
-    return sorted(entries.items())
+    """The catalogue of every owner's privileges (the admin edits any owner's agents)."""
+    return [(privilege, privilege) for privilege in privilege_catalogue()]
 
 
 class AgentAdminForm(forms.ModelForm):
@@ -76,8 +71,16 @@ class AgentAdmin(admin.ModelAdmin):
         try:
             if change:
                 agent = Agent.objects.get(pk=obj.pk)
+                acting = Acting(user=request.user)
+                privileges = data.get("privileges") or []
+                # Ask the rules about every step first (a refusal is audited as the step's own
+                # would be), so a change refused halfway is not half applied.
+                provider, config = fields["provider"], fields["config"]
+                check_privileges_change(
+                    acting, agent, provider=provider, config=config, privileges=privileges, audit=True
+                )
+                set_privileges(acting, agent, privileges)
                 services.update_agent(agent, acting_user=request.user, **fields)
-                set_privileges(Acting(user=request.user), agent, data.get("privileges") or [])
             else:
                 created = services.create_agent(
                     owner=data["owner"],
@@ -88,12 +91,20 @@ class AgentAdmin(admin.ModelAdmin):
                 )
                 obj.pk = created.pk
         except GovernanceError as exc:
+            # Nothing of the change was saved and the refusal is in the audit log: say so, and
+            # not that the save succeeded (response_add / response_change).
+            request._governance_refused = True
             self.message_user(request, f"Refused ({exc.rule}): {exc.message}", messages.ERROR)
 
     def response_add(self, request, obj, post_url_continue=None):
-        if obj.pk is None:  # the rules refused it: back to the form, with the message shown
+        if getattr(request, "_governance_refused", False):  # back to the form, with the message shown
             return HttpResponseRedirect(request.get_full_path())
         return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_governance_refused", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False  # agents are terminated, not deleted, so the audit trail stays whole

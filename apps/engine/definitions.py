@@ -14,6 +14,9 @@ Format::
     strategy: sequential            # or chat_room, ...
     strategy_config: {...}
     members: [boss, calc]           # default: every agent, in order
+    layout:                         # optional: where the designer drew members and HEIST nodes
+      members: {boss: {x: 120.0, y: 80.0}}
+      nodes: {fetch: {x: 40.0, y: 200.0}}
     agents:
       - name: boss
         level: 1                    # 0 = the board; default: one below the parent
@@ -42,11 +45,22 @@ from . import templating
 from .errors import EngineError, ErrorCode
 from .governance import Actor, GovernanceError, Hierarchy, is_well_formed, tool_privilege
 from .providers import required_privileges, validate_agent_config
+from .schema import schema_errors
 from .strategies import build_strategy
 
 MAIN_FILE = "swarm.yaml"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
-SWARM_KEYS = {"name", "description", "strategy", "strategy_config", "members", "agents", "max_steps", "max_seconds"}
+SWARM_KEYS = {
+    "name",
+    "description",
+    "strategy",
+    "strategy_config",
+    "members",
+    "agents",
+    "max_steps",
+    "max_seconds",
+    "layout",
+}
 AGENT_KEYS = {
     "name",
     "description",
@@ -62,6 +76,53 @@ AGENT_KEYS = {
     "rooms",
     "privileges",
 }
+
+
+_POINT = {
+    "type": "object",
+    "title": "Position",
+    "description": "Where it is drawn, in canvas coordinates.",
+    "properties": {
+        "x": {"type": "number", "title": "x", "description": "Horizontal position."},
+        "y": {"type": "number", "title": "y", "description": "Vertical position."},
+    },
+    "required": ["x", "y"],
+    "additionalProperties": False,
+}
+MAX_LAYOUT_ENTRIES = 2000
+
+LAYOUT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "title": "Layout",
+    "description": "Where the designer drew the swarm: positions of members (by member name) and of HEIST "
+    "nodes (by node name). Presentation only: runs never read it.",
+    "properties": {
+        "members": {
+            "type": "object",
+            "title": "Members",
+            "description": "Member name -> position.",
+            "additionalProperties": _POINT,
+            "maxProperties": MAX_LAYOUT_ENTRIES,
+        },
+        "nodes": {
+            "type": "object",
+            "title": "Workflow nodes",
+            "description": "HEIST node name -> position.",
+            "additionalProperties": _POINT,
+            "maxProperties": MAX_LAYOUT_ENTRIES,
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+def layout_errors(layout: Any) -> dict[str, list[str]]:
+    """Problems with a swarm's drawn layout, by field path (``members.writer.x``); ``""`` if it
+    is not a mapping at all. Empty if it is valid."""
+    if not isinstance(layout, Mapping):
+        return {"": ["Must be a mapping."]}
+    return schema_errors(LAYOUT_SCHEMA, layout)
 
 
 @dataclass(frozen=True)
@@ -111,6 +172,7 @@ class SwarmDefinition:
     description: str = ""
     max_steps: int | None = None
     max_seconds: int | None = None
+    layout: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- YAML with line numbers ------------------------------------------------------
@@ -234,6 +296,10 @@ def parse_definition(
                     else main.where("strategy")
                 )
                 problems += [Problem(where, m) for m in messages]
+    layout = top.get("layout") or {}
+    for key, messages in layout_errors(layout).items():
+        where = main.where("layout", *_path_parts(key))
+        problems += [Problem(where, message) for message in messages]
     budgets = {k: top.get(k) for k in ("max_steps", "max_seconds")}
     for key, value in budgets.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -250,7 +316,13 @@ def parse_definition(
         description=str(top.get("description") or ""),
         max_steps=budgets["max_steps"],
         max_seconds=budgets["max_seconds"],
+        layout=dict(layout),
     )
+
+
+def _path_parts(path: str) -> list[str]:
+    """``"members.writer.x"`` -> ``["members", "writer", "x"]`` (layout paths have no list indexes)."""
+    return [part for part in path.split(".") if part]
 
 
 def _text(data: Mapping, key: str, source: _Source, problems: list[Problem], *, required: bool = False) -> str:
@@ -471,6 +543,8 @@ def dump_definition(definition: SwarmDefinition) -> str:
         if getattr(definition, key) is not None:
             data[key] = getattr(definition, key)
     data["members"] = list(definition.members)
+    if definition.layout:
+        data["layout"] = definition.layout
     data["agents"] = []
     for agent in resolved(definition):
         entry: dict[str, Any] = {"name": agent.name, "level": agent.level}

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     BUDGET_EXHAUSTED = "budget_exhausted"
     NOT_FOUND = "not_found"
     PERMISSION_DENIED = "permission_denied"
+    CONFLICT = "conflict"  # someone else changed the object first (a stale version)
 
 
 class EngineError(Exception):

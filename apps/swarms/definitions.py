@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from apps.agents import catalogue
 from apps.agents.models import Agent
 from apps.agents.services import create_agent
 from apps.engine.definitions import (
@@ -26,7 +27,6 @@ from apps.engine.definitions import (
     parse_definition,
     resolved,
 )
-from apps.engine.providers import SkillName
 
 from .models import Swarm
 from .services import create_swarm
@@ -35,9 +35,9 @@ MAX_FILES = 200
 MAX_BYTES = 2_000_000
 
 
-def known_tools() -> set[str]:
-    """Tools an agent may list. The built-in skills for now; the tool registry extends this."""
-    return {skill.value for skill in SkillName}
+def known_tools(owner=None) -> set[str]:
+    """Tools an agent of ``owner`` may list and be granted (``tool.<name>``): the catalogue's."""
+    return set(catalogue.known_tools(owner))
 
 
 def read_folder(folder: Path) -> dict[str, str]:
@@ -54,7 +54,7 @@ def check_definition(owner, files: Mapping[str, str]) -> SwarmDefinition:
         raise DefinitionError([Problem("upload", f"Too large: at most {MAX_FILES} files and {MAX_BYTES} bytes.")])
     existing = set(Agent.objects.filter(owner=owner).values_list("name", flat=True))
     definition = parse_definition(
-        files, known_tools=known_tools(), existing_agent_names=existing, max_depth=settings.SWARMWEB["MAX_DEPTH"]
+        files, known_tools=known_tools(owner), existing_agent_names=existing, max_depth=settings.SWARMWEB["MAX_DEPTH"]
     )
     if Swarm.objects.filter(owner=owner, name=definition.name).exists():
         raise DefinitionError([Problem(f"{MAIN_FILE}: name", f"You already have a swarm named {definition.name!r}.")])
@@ -92,6 +92,7 @@ def import_definition(owner, files: Mapping[str, str]) -> Swarm:
             members=[agents[name] for name in definition.members],
             max_steps=definition.max_steps,
             max_seconds=definition.max_seconds,
+            layout=definition.layout,
         )
 
 
@@ -126,6 +127,7 @@ def export_definition(swarm: Swarm) -> str:
         members=tuple(a.name for a in members),
         max_steps=swarm.max_steps,
         max_seconds=swarm.max_seconds,
+        layout=swarm.layout,
         agents=tuple(
             AgentDefinition(
                 name=a.name,

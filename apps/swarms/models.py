@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
 
-from apps.engine.strategies.registry import DESCRIPTIONS, StrategyName
+from apps.engine.strategies.registry import DESCRIPTIONS, StrategyName, strategy_catalogue
 
 
 class Strategy(models.TextChoices):
@@ -24,12 +24,22 @@ class Strategy(models.TextChoices):
         return DESCRIPTIONS[self.value]
 
 
+def strategy_choices() -> list[tuple[str, str]]:
+    """The engine's strategies (name, label): the registry is the one list, so adding a
+    strategy needs no migration."""
+    return [(info.name, info.label) for info in strategy_catalogue()]
+
+
 class Swarm(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="swarms")
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
-    strategy = models.CharField(max_length=40, choices=Strategy.choices)
+    strategy = models.CharField(max_length=40, choices=strategy_choices)
     strategy_config = models.JSONField(default=dict, blank=True)
+    # Where the designer drew it: {"members": {name: {"x", "y"}}, "nodes": {heist node: {"x", "y"}}}.
+    layout = models.JSONField(default=dict, blank=True)
+    # 1 when created, +1 on every saved change: a save that names an older version is refused.
+    version = models.PositiveIntegerField(default=1)
     agents = models.ManyToManyField(
         "agents.Agent", through="SwarmMember", through_fields=("swarm", "agent"), related_name="swarms"
     )

@@ -9,7 +9,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from apps.agents.models import Agent
-from apps.core.errors import FieldsError
+from apps.core.errors import Conflict, FieldsError
+from apps.engine.definitions import layout_errors
 from apps.engine.errors import EngineError, ErrorCode
 from apps.engine.strategies import build_strategy
 
@@ -182,6 +183,43 @@ def _check_members(owner, members, *, parent: Swarm | None = None, problems: _Pr
     return agents
 
 
+def check_layout(layout: Any) -> None:
+    """Raise ``FieldsError`` unless ``layout`` is a drawing's positions (``LAYOUT_SCHEMA``)."""
+    errors = layout_errors(layout)
+    if errors:
+        fields = {f"layout.{key}" if key else "layout": messages for key, messages in errors.items()}
+        raise FieldsError("Invalid layout.", fields=fields)
+
+
+def check_swarm(
+    *,
+    owner,
+    name: str,
+    strategy: str,
+    strategy_config: Any,
+    members: Sequence[Agent | Swarm | int | str],
+    instance: Swarm | None = None,
+    layout: Any = None,
+) -> list[Member]:
+    """Raise ``FieldsError`` with every problem a save of this swarm would report (name,
+    members, strategy and its config, layout); write nothing. ``instance`` is the swarm
+    being edited (its own name is no clash; it may not contain itself).
+
+    Returns the resolved members, in order.
+    """
+    problems = _Problems()
+    problems.check(_check_name, owner, name, exclude=instance.pk if instance is not None else None)
+    agents = _check_members(owner, members, parent=instance, problems=problems)
+    if agents is not None:
+        names = [_member_name(a) for a in agents]
+        problems.check(check_strategy, strategy, strategy_config, names, members=agents)
+    if layout is not None:
+        problems.check(check_layout, layout)
+    problems.raise_any()
+    assert agents is not None  # a problem with the members was raised above
+    return agents
+
+
 @transaction.atomic
 def create_swarm(
     *,
@@ -194,15 +232,14 @@ def create_swarm(
     max_steps: int | None = None,
     max_cost: Decimal | None = None,
     max_seconds: int | None = None,
+    layout: dict[str, Any] | None = None,
 ) -> Swarm:
     """Create a swarm with its members in order; every problem is reported at once, nothing written."""
     config = strategy_config if strategy_config is not None else {}
-    problems = _Problems()
-    problems.check(_check_name, owner, name)
-    agents = _check_members(owner, members, problems=problems)
-    if agents is not None:
-        problems.check(check_strategy, strategy, config, [_member_name(a) for a in agents], members=agents)
-    problems.raise_any()
+    layout = layout if layout is not None else {}
+    agents = check_swarm(
+        owner=owner, name=name, strategy=strategy, strategy_config=config, members=members, layout=layout
+    )
     try:
         with transaction.atomic():
             swarm = Swarm.objects.create(
@@ -211,6 +248,7 @@ def create_swarm(
                 description=description,
                 strategy=strategy,
                 strategy_config=config,
+                layout=layout,
                 max_steps=max_steps,
                 max_cost=max_cost,
                 max_seconds=max_seconds,
@@ -221,31 +259,54 @@ def create_swarm(
     return swarm
 
 
-def update_swarm(swarm: Swarm, *, members: Sequence[Agent | Swarm | int | str] | None = None, **changes: Any) -> Swarm:
-    """Change a swarm (any of its fields, and its members in order), all or nothing; every
-    problem is reported at once.
+EDITABLE = ("name", "description", "strategy", "strategy_config", "layout", "max_steps", "max_cost", "max_seconds")
 
-    The swarm's row is locked for the change, so two edits at once apply one after
-    the other. ``swarm`` is updated in place only once the change is saved: after a
-    rejected change it still holds what is stored.
+
+def update_swarm(
+    swarm: Swarm,
+    *,
+    members: Sequence[Agent | Swarm | int | str] | None = None,
+    expected_version: int | None = None,
+    **changes: Any,
+) -> Swarm:
+    """Change a swarm (any of its fields, and its members in order), all or nothing; every
+    problem is reported at once. Every saved change adds one to its ``version``.
+
+    With ``expected_version`` (the version the editor started from), a swarm someone else
+    saved since is not overwritten: ``Conflict`` (code ``conflict``), nothing written.
+
+    The swarm's row is locked for the change, and the version is compared under that
+    lock, so two edits at once apply one after the other and two editors of the same
+    version cannot both succeed. ``swarm`` is updated in place only once the change is
+    saved: after a rejected change it still holds what is stored.
     """
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise TypeError(f"update_swarm() got unexpected fields: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         locked = Swarm.objects.select_for_update().filter(pk=swarm.pk).order_by().first()
         if locked is None:
             raise FieldsError("This swarm no longer exists.", fields={"swarm": ["Deleted."]})
-        for field in ("name", "description", "strategy", "strategy_config", "max_steps", "max_cost", "max_seconds"):
+        if expected_version is not None and expected_version != locked.version:
+            message = (
+                f"Someone else saved this swarm first (it is at version {locked.version}; you edited version "
+                f"{expected_version}). Reload it to see their changes, then make yours again."
+            )
+            raise Conflict(message, fields={"version": [message]}, code=ErrorCode.CONFLICT)
+        for field in EDITABLE:
             if field in changes:
                 setattr(locked, field, changes[field])
-        problems = _Problems()
-        problems.check(_check_name, locked.owner, locked.name, exclude=locked.pk)
-        if members is not None:
-            agents = _check_members(locked.owner, members, parent=locked, problems=problems)
-        else:
-            agents = locked.member_objects()
-        if agents is not None:
-            names = [_member_name(a) for a in agents]
-            problems.check(check_strategy, locked.strategy, locked.strategy_config, names, members=agents)
-        problems.raise_any()
+        current = members if members is not None else locked.member_objects()
+        agents = check_swarm(
+            owner=locked.owner,
+            name=locked.name,
+            strategy=locked.strategy,
+            strategy_config=locked.strategy_config,
+            members=current,
+            instance=locked,
+            layout=locked.layout,
+        )
+        locked.version += 1
         try:
             with transaction.atomic():
                 locked.save()
