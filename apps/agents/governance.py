@@ -369,26 +369,6 @@ def grantable_privileges(
     return grantable
 
 
-def privileges_change_refusal(acting: Acting, target: Agent, privileges: Iterable[str]) -> tuple[str, str] | None:
-    """What ``set_privileges(acting, target, privileges)`` would be refused at, tried on a copy:
-    ``(action, privilege)`` of the first refused step, or ``None`` if every step is allowed.
-
-    ``set_privileges`` applies one grant or revoke at a time, each in its own transaction; calling
-    this first keeps a change that would be refused halfway from being half applied."""
-    trial, actor = _trial(target.owner), acting.engine_actor()
-    wanted, held = set(privileges), set(target.privileges)
-    steps = [(Action.REVOKE, p) for p in sorted(held - wanted)] + [(Action.GRANT, p) for p in sorted(wanted - held)]
-    for action, privilege in steps:
-        try:
-            if action == Action.REVOKE:
-                trial.revoke(actor, target.pk, privilege)
-            else:
-                trial.grant(actor, target.pk, privilege)
-        except GovernanceError:
-            return action.value, privilege
-    return None
-
-
 @dataclass(frozen=True)
 class TerminatePreview:
     """What terminating an agent would do: the agents it takes with it, or the rule refusing it."""
@@ -403,6 +383,5 @@ def terminate_preview(acting: Acting, target: Agent) -> TerminatePreview:
         outcome = trial.terminate(acting.engine_actor(), target.pk)
     except GovernanceError as error:
         return TerminatePreview(agents=[target], refusal=error)
-    order = [target.pk, *(pk for pk in trial.descendants(target.pk) if pk in outcome.changed)]
-    agents = Agent.objects.in_bulk([pk for pk in order if pk in outcome.changed])
-    return TerminatePreview(agents=[agents[pk] for pk in order if pk in agents])
+    taken = Agent.objects.filter(pk__in=list(outcome.changed)).exclude(pk=target.pk).order_by("level", "name")
+    return TerminatePreview(agents=[target, *taken] if target.pk in outcome.changed else list(taken))

@@ -14,40 +14,12 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from apps.agents.models import Agent, AgentStatus, Provider
+from apps.agents.catalogue import known_tools
+from apps.agents.models import Agent, AgentStatus
 from apps.agents.services import MAX_MEMORY_TOP_K
-from apps.engine.governance import catalog
-from apps.engine.providers import SkillName
-from apps.tools.registry import builtin_tools
-from apps.tools.services import usable_tools
+from apps.engine.providers import provider_catalogue
 
 MEMORY_SCOPES = Agent._meta.get_field("memory_scope").choices
-
-
-def owner_tools(owner) -> dict[str, str]:
-    """The tools ``owner``'s agents can be offered (built-ins and approved made tools): name -> description."""
-    tools = {name: tool.description for name, tool in builtin_tools().items()}
-    for name, made in usable_tools(owner).items():
-        tools.setdefault(name, made.description)
-    return dict(sorted(tools.items()))
-
-
-def privilege_catalogue(owner) -> dict[str, str]:
-    """Every privilege worth offering ``owner``: the base set, one per tool and skill, one per model
-    their agents use, and whatever their agents already hold."""
-    agents = Agent.objects.filter(owner=owner)
-    models = {
-        str(c["model"]) for c in agents.filter(provider="openai").values_list("config", flat=True) if c.get("model")
-    }
-    entries = catalog(tools=[s.value for s in SkillName], models=models)
-    for tool in builtin_tools().values():
-        entries.setdefault(tool.privilege, f"Use the {tool.name} tool.")
-    for name, made in usable_tools(owner).items():
-        entries.setdefault(made.privilege, f"Use the {name} tool.")
-    for privileges in agents.values_list("privileges", flat=True):
-        for privilege in privileges:
-            entries.setdefault(privilege, privilege)
-    return dict(sorted(entries.items()))
 
 
 class JSONObjectField(forms.CharField):
@@ -84,7 +56,7 @@ class AgentForm(forms.Form):
 
     name = forms.CharField(max_length=80, help_text="Letters, digits, '-' and '_'; starts with a letter.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    provider = forms.ChoiceField(choices=Provider.choices, help_text="What produces its replies.")
+    provider = forms.ChoiceField(help_text="What produces its replies.")
     config = JSONObjectField(
         required=False,
         label="Provider settings (JSON)",
@@ -117,7 +89,8 @@ class AgentForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.owner, self.instance = owner, instance
         self.config_errors: dict[str, list[str]] = {}  # by path inside the settings, for SchemaForm
-        self.fields["tools"].choices = [(name, name) for name in owner_tools(owner)]
+        self.fields["provider"].choices = [(p.name, p.label) for p in provider_catalogue()]
+        self.fields["tools"].choices = [(name, name) for name in known_tools(owner)]
         peers = Agent.objects.filter(owner=owner, status=AgentStatus.ACTIVE).order_by("level", "name")
         if instance is not None:
             peers = peers.exclude(pk=instance.pk)
@@ -193,20 +166,6 @@ class TerminateForm(forms.Form):
 
 def provider_catalogue_data() -> list[dict[str, Any]]:
     """Each provider's name, label, description and the JSON Schema of its settings (for SchemaForm)."""
-    try:
-        from apps.engine.providers import provider_catalogue
-    except ImportError:  # TEMPORARY until the provider catalogue lands
-        from apps.engine.providers import PROVIDERS
-
-        return [
-            {
-                "name": k.value,
-                "label": dict(Provider.choices)[k.value],
-                "description": "",
-                "config_schema": getattr(v, "config_schema", {}),
-            }
-            for k, v in PROVIDERS.items()
-        ]
     return [
         {"name": p.name, "label": p.label, "description": p.description, "config_schema": p.config_schema}
         for p in provider_catalogue()

@@ -17,12 +17,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.agents.catalogue import privilege_catalogue
+from apps.agents.checks import check_privileges_change
 from apps.agents.consumers import agent_forest, agent_graph
 from apps.agents.governance import (
     Acting,
     grant_privilege,
     grantable_privileges,
-    privileges_change_refusal,
     revoke_privilege,
     set_privileges,
     terminate_agent,
@@ -41,7 +42,6 @@ from .agent_forms import (
     NewAgentForm,
     PrivilegesForm,
     TerminateForm,
-    privilege_catalogue,
     provider_catalogue_data,
 )
 
@@ -138,12 +138,9 @@ def agent_privileges(request: HttpRequest, pk: int) -> HttpResponse:
     refusal = None
     if form.is_valid():
         wanted = set(form.cleaned_data["privileges"])
+        granted, revoked = sorted(wanted - set(agent.privileges)), sorted(set(agent.privileges) - wanted)
         try:
-            stopped_at = privileges_change_refusal(acting, agent, wanted)
-            if stopped_at is not None:  # let the service refuse (and audit) the step the rules stop at
-                action, privilege = stopped_at
-                (grant_privilege if action == "grant" else revoke_privilege)(acting, agent, privilege)
-            granted, revoked = sorted(wanted - set(agent.privileges)), sorted(set(agent.privileges) - wanted)
+            _refuse_as_the_service_would(acting, agent, wanted)
             set_privileges(acting, agent, wanted)
         except GovernanceError as exc:
             refusal = _refused(form, exc, provider_needs=set())
@@ -305,6 +302,18 @@ def _refused(form, exc: GovernanceError, *, provider_needs: set[str]) -> Governa
     if not any(f in form.fields for f in (field, "config")):
         form.add_error(None, message)
     return exc
+
+
+def _refuse_as_the_service_would(acting: Acting, agent: Agent, wanted: set[str]) -> None:
+    """``set_privileges`` grants and revokes one at a time; asked first, the rules say whether a step
+    would be refused, and then only that step is tried, so the service refuses (and audits) it and
+    nothing of the change is half applied."""
+    try:
+        check_privileges_change(acting, agent, provider=agent.provider, config=agent.config, privileges=wanted)
+    except GovernanceError as exc:
+        privilege = exc.privilege or min(wanted - set(agent.privileges), default="")
+        (revoke_privilege if privilege in agent.privileges else grant_privilege)(acting, agent, privilege)
+        raise  # the rules changed between the two asks: refuse all the same
 
 
 def _privileges_message(agent: Agent, granted: list[str], revoked: list[str]) -> str:

@@ -256,24 +256,28 @@
       disableBrowserGestures: true,
     });
     let source = null;
+    let dragged = null; // where the pointer was last dragged to since the press (null: not dragged: a click)
+    cy.on("tapdrag", (evt) => { if (source) dragged = evt.position; });
     cy.on("tapstart", "node", (evt) => {
       const node = evt.target;
       const agent = node.hasClass("plus") ? cy.getElementById(node.data("owner")) : node;
       if (!agent.hasClass("agent") || agent.hasClass("terminated")) return;
       source = agent;
+      dragged = null;
       eh.start(agent);
     });
     cy.on("ehstop", (evt, from) => {
       const agent = from || source;
-      source = null;
-      if (!agent || agent.empty()) return;
-      const under = nodeAt(evt.position, null);
+      const position = dragged;
+      source = dragged = null;
+      if (!agent || agent.empty() || !position) return; // a click: "tap" handles it
+      const under = nodeAt(position, null);
       if (under.some((n) => n.same(agent) || n.data("owner") === agent.id())) return; // a click: "tap" handles it
       if (under.nonempty()) {
         hint("Drop on empty space to create a child of " + agent.data("name") + " (an agent's parent is fixed).");
         return;
       }
-      startDraft(agent, { x: evt.position.x, y: evt.position.y });
+      startDraft(agent, { x: position.x, y: position.y });
     });
     cy.on("tap", "node.agent", (evt) => {
       removeDraft();
