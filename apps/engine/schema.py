@@ -112,7 +112,7 @@ def _messages(err: ValidationError, root: Mapping[str, Any]) -> list[tuple[str, 
     if kind in ("additionalProperties", "required", "dependentRequired"):
         keys = _keys_at_fault(err, schema)
         if custom:  # the schema words it, and names the object rather than each key
-            return [(field_path(here), custom.format(keys=", ".join(keys)))]
+            return [(field_path(here), custom.replace("{keys}", ", ".join(keys)))]
         if kind == "additionalProperties":
             return [(field_path([*here, key]), f"Unknown setting. Allowed: {_allowed(schema)}.") for key in keys]
         return [(field_path([*here, key]), "This field is required.") for key in keys]

@@ -28,6 +28,7 @@ from ..config import ConfigReader
 from ..errors import ConfigError, EngineError, StrategyConfigError, StrategyError
 from ..judges import JudgeKind, MetricsJudge, RuleJudge, Submission, parse_judge
 from ..values import StepResult
+from . import schema_parts as sp
 from .base import Fact, Fail, Finish, MembersChanged, PostMessage, Progress, RunStep, StepFinished, Transition
 
 DEFAULT_CRITIC_INPUT = (
@@ -45,6 +46,66 @@ class OnCap:
 class CriticFailure:
     ABSTAIN = "abstain"  # the critic's opinion is missing this iteration; the others decide
     REJECT = "reject"  # a failed critic counts as not accepting
+
+
+_THRESHOLD = sp.number(
+    "Threshold", "The score (0 to 1) at which this critic accepts a draft.", default=0.8, minimum=0, maximum=1
+) | {"x-error": "Must be a number from 0 to 1."}
+_CRITIC_NAME = sp.text("Name", "How the critic is shown (default: its agent, or judge-N).")
+_CRITIC_MESSAGES = {"additionalProperties": "Unknown keys: {keys}."}
+
+CRITIC_SCHEMA: dict[str, Any] = {
+    "title": "Critic",
+    "description": "An agent that scores each draft, or a rule or metrics judge.",
+    "type": "object",
+    "oneOf": [
+        {
+            "title": "Agent critic",
+            "type": "object",
+            "properties": {
+                "agent": sp.member("Agent", "The member that scores and critiques each draft.", role="critics"),
+                "name": _CRITIC_NAME,
+                "threshold": _THRESHOLD,
+                "score_max": {
+                    "title": "Score out of",
+                    "description": "The agent's scores are divided by this (10 for scores out of 10).",
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "default": 1,
+                    "x-error": "Must be a positive number (scores are divided by it).",
+                },
+                "input": sp.template(
+                    "Input", "What the critic is asked: task, iteration and draft.", default=DEFAULT_CRITIC_INPUT
+                ),
+            },
+            "required": ["agent"],
+            "additionalProperties": False,
+            "x-messages": _CRITIC_MESSAGES,
+        },
+        {
+            "title": "Judge critic",
+            "type": "object",
+            "properties": {
+                "judge": {
+                    **sp.judge(
+                        "Judge", "A rule or metrics judge computed in the engine; a rule needs the expected answer."
+                    ),
+                    "x-discriminator": "kind",
+                    "oneOf": [sp.rule_judge(expected_required=True), sp.metrics_judge()],
+                },
+                "name": _CRITIC_NAME,
+                "threshold": _THRESHOLD,
+            },
+            "required": ["judge"],
+            "additionalProperties": False,
+            "x-messages": _CRITIC_MESSAGES,
+        },
+    ],
+    "x-messages": {
+        "type": "A critic is an object with 'agent' or 'judge'.",
+        "oneOf": "Give exactly one of 'agent' or 'judge'.",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +139,59 @@ class ForgeStrategy:
 
     name: ClassVar[str] = "forge"
     config_only: ClassVar[bool] = True  # built from its config and members alone (see registry)
+    roles: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"role": "generator", "key": "generator", "many": False, "description": "Writes and revises the drafts."},
+        {"role": "critics", "key": "critics", "many": True, "description": "Score each draft and say what to fix."},
+    )
+    config_schema: ClassVar[dict[str, Any]] = sp.config(
+        {
+            "generator": sp.member(
+                "Generator", "Drafts, then revises with every critique (default: the first member).", role="generator"
+            )
+            | {"pattern": sp.NOT_BLANK},
+            "critics": {
+                "title": "Critics",
+                "description": "Every critic must accept a draft (default: every other member at 0.8).",
+                "type": "array",
+                "minItems": 1,
+                "items": CRITIC_SCHEMA,
+                "x-messages": {
+                    "type": "Give at least one critic: an agent other than the generator, or a judge.",
+                    "minItems": "Give at least one critic: an agent other than the generator, or a judge.",
+                },
+            },
+            "max_iterations": sp.integer(
+                "Iterations", "The most drafts before the run stops.", default=3, minimum=1, maximum=20
+            ),
+            "on_cap": sp.choice(
+                "At the limit",
+                "Which draft is the result when the critics never all accept: the best-scoring or the last.",
+                (OnCap.BEST, OnCap.LAST),
+                default=OnCap.BEST,
+            ),
+            "critic_failure": sp.choice(
+                "A critic fails",
+                "abstain: the other critics decide this iteration; reject: it counts as not accepting.",
+                (CriticFailure.ABSTAIN, CriticFailure.REJECT),
+                default=CriticFailure.ABSTAIN,
+            ),
+            "generator_retries": sp.integer(
+                "Generator retries",
+                "How often a failed or empty draft is asked for again.",
+                default=1,
+                minimum=0,
+                maximum=5,
+            ),
+            "step_timeout_s": sp.number(
+                "Step timeout (seconds)",
+                "How long one draft or critique may take (default: no limit).",
+                minimum=0.1,
+                maximum=3600,
+            )
+            | {"type": ["number", "null"]},
+            "room": sp.room("forge"),
+        }
+    )
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..config import ConfigReader
 from ..errors import StrategyConfigError, StrategyError
+from . import schema_parts as sp
 from .base import Fact, Fail, Finish, MembersChanged, Progress, RunStep, StepFinished, Transition
 
 
@@ -65,6 +66,23 @@ class PuppeteerStrategy:
     ``max_steps`` (default 8), ``seed`` (for sampled choices)."""
 
     name: ClassVar[str] = "puppeteer"
+    roles: ClassVar[tuple[dict[str, Any], ...]] = ()  # the policy routes between the agents it was trained on
+    config_schema: ClassVar[dict[str, Any]] = sp.config(
+        {
+            "training_run": sp.integer(
+                "Training run",
+                "The completed or stopped training run whose policy picks the next agent.",
+                minimum=1,
+                format="training-run",
+            ),
+            "greedy": sp.boolean(
+                "Greedy", "Always take the policy's likeliest choice (off: sample, with the seed).", default=True
+            ),
+            "max_steps": sp.integer("Steps", "The most agent steps in a run.", default=8, minimum=1, maximum=100),
+            "seed": sp.integer("Seed", "Makes sampled choices repeatable.", default=0, minimum=0),
+        },
+        required=("training_run",),
+    )
 
     def __init__(self, config: Mapping[str, Any] | None, members: Sequence[str]) -> None:
         reader = ConfigReader(

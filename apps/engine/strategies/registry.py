@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ..errors import UnknownStrategyError
+from ..errors import StrategyConfigError, UnknownStrategyError
+from ..schema import schema_errors
 from .base import Strategy
 from .boss_worker import BossWorkerStrategy
 from .chat_room import BoardRoomStrategy, ChatRoomStrategy
@@ -95,8 +96,8 @@ def strategy_info(name: str) -> StrategyInfo:
         name=str(name),
         label=LABELS[name],
         description=DESCRIPTIONS[name],
-        roles=tuple(dict(role) for role in getattr(cls, "roles", ())),
-        config_schema=getattr(cls, "config_schema", {"type": "object"}),
+        roles=tuple(dict(role) for role in cls.roles),
+        config_schema=cls.config_schema,
     )
 
 
@@ -129,4 +130,45 @@ def build_strategy(name: str, config: Mapping[str, Any] | None, members: Sequenc
     Raises ``UnknownStrategyError`` or ``StrategyConfigError`` (with field messages).
     """
     cls = _strategy_class(name)
-    return cls(config, list(members))
+    # The schema is the definition a form is generated from, and the engine validates with it
+    # too; the class's parser adds what a schema cannot say (members, cycles, duplicate names).
+    # Where both find a problem the parser's message stands, as it always read.
+    problems = schema_errors(cls.config_schema, config)
+    try:
+        strategy = cls(config, list(members))
+    except StrategyConfigError as exc:
+        raise _with_schema_problems(exc, problems) from None
+    except (TypeError, ValueError, AttributeError):
+        if not problems:
+            raise
+        strategy = None  # the parser choked on a shape the schema refuses: report the schema's problems
+    if problems:
+        raise _schema_refusal(cls.name, problems)
+    return strategy
+
+
+def _schema_refusal(name: str, problems: dict[str, list[str]]) -> StrategyConfigError:
+    root = problems.get("")
+    if root:
+        return StrategyConfigError(f"Invalid {name} configuration: {' '.join(root)}")
+    return StrategyConfigError(f"Invalid {name} configuration.", fields=problems)
+
+
+def _with_schema_problems(exc: StrategyConfigError, problems: dict[str, list[str]]) -> StrategyConfigError:
+    """The parser's error, plus the schema's problems at paths the parser said nothing about
+    (neither at the path nor above or below it)."""
+    extra = {
+        path: messages
+        for path, messages in problems.items()
+        if path and not any(_related(path, known) for known in exc.fields)
+    }
+    if not extra:
+        return exc
+    return StrategyConfigError(exc.message, fields={**exc.fields, **extra}, code=exc.code)
+
+
+def _related(a: str, b: str) -> bool:
+    def within(inner: str, outer: str) -> bool:
+        return inner == outer or inner.startswith((f"{outer}.", f"{outer}["))
+
+    return within(a, b) or within(b, a)

@@ -264,6 +264,8 @@ def judge(title: str, description: str, *, kinds: tuple[str, ...] = ("rule", "me
 
 # ---- a person's form (apps.engine.human.parse_question) ----------------------------------
 
+QUESTION_SHAPE = "Must be an object with a prompt and, optionally, fields."
+
 
 def human_question() -> Schema:
     field_error = (
@@ -317,4 +319,5 @@ def human_question() -> Schema:
         },
         "required": ["prompt"],
         "additionalProperties": False,
+        "x-messages": {"type": QUESTION_SHAPE},
     }

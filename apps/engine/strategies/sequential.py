@@ -172,6 +172,9 @@ class SequentialStrategy:
                 reader.error(f"{where}.agent", f"Unknown agent {agent!r}: not a member of this swarm.")
             name = str(raw.get("name") or f"{agent}-{i + 1}")
             return Stage(name=name, agent=agent, input=str(template), retries=retries)
+        if not isinstance(raw["ask_human"], Mapping):
+            reader.error(f"{where}.ask_human", sp.QUESTION_SHAPE)
+            return None
         try:
             question = parse_question(raw["ask_human"], where=f"{where}.ask_human")
         except EngineError as exc:
