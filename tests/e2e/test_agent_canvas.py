@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from apps.agents.models import Agent, AuditEntry
+from apps.agents.services import create_agent
 
 pytestmark = [pytest.mark.browser]
 
@@ -155,10 +156,13 @@ def test_a_new_user_draws_a_hierarchy_and_sees_a_refused_escalation_on_the_canva
         "analyst",
     }
 
+    # Agents made elsewhere (the API, a run, another tab) appear without a reload, over the websocket.
+    create_agent(owner=carol, name="auditor", provider="scripted", config={"replies": ["ok"]}, parent=board)
+    _wait_for_nodes(page, 4)
+    assert page.evaluate("agentCanvas.cy.edges().length") == 3
+
 
 def test_the_agents_page_fits_a_phone(browser, live_server_url, carol):
-    from apps.agents.services import create_agent
-
     board = create_agent(
         owner=carol, name="board", provider="scripted", config={"replies": ["Hi."]}, level=0, privileges=["spawn"]
     )
