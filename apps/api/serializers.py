@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.agents.models import Agent, AuditEntry
+from apps.engine.definitions import LAYOUT_SCHEMA
 from apps.runs.models import HumanRequest, Message, Run, RunEvent, Step
 from apps.swarms.models import Swarm
 
@@ -52,11 +54,28 @@ class AgentSerializer(serializers.ModelSerializer):
         return super().update(instance, validated_data)
 
 
+@extend_schema_field({k: v for k, v in LAYOUT_SCHEMA.items() if k != "$schema"})
+class LayoutField(serializers.JSONField):
+    """The designer's drawing (checked by the swarm service against ``LAYOUT_SCHEMA``)."""
+
+
 class SwarmSerializer(serializers.ModelSerializer):
     members = serializers.ListField(
         source="member_names",
         child=serializers.CharField(max_length=80),
         help_text="Agent names, in order. The strategy refers to agents by these names.",
+    )
+    layout = LayoutField(
+        required=False,
+        help_text='Where the designer drew it: {"members": {"<member>": {"x": 120.0, "y": 80.0}}, '
+        '"nodes": {"<heist node>": {"x": 40.0, "y": 200.0}}}. Presentation only; kept by YAML export and import.',
+    )
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="1 when created, +1 on every saved change. On PUT/PATCH, send the version you edited: if "
+        "someone saved it since, the save is refused (409, code 'conflict') and nothing is written. "
+        "Omitted: no check. Ignored on create.",
     )
 
     class Meta:
@@ -68,14 +87,84 @@ class SwarmSerializer(serializers.ModelSerializer):
             "strategy",
             "strategy_config",
             "members",
+            "layout",
             "max_steps",
             "max_cost",
             "max_seconds",
+            "version",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators: list = []
+
+
+class EditedIdMixin(serializers.Serializer):
+    id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The id of the one being edited (the check is then that of a PATCH of it); omitted: a new one.",
+    )
+
+
+class SwarmValidationSerializer(EditedIdMixin, SwarmSerializer):
+    """The body of POST /api/swarms/ (or, with ``id``, of a PATCH of that swarm)."""
+
+    class Meta(SwarmSerializer.Meta):
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class AgentValidationSerializer(EditedIdMixin, AgentSerializer):
+    """The body of POST /api/agents/ (or, with ``id``, of a PATCH of that agent)."""
+
+    class Meta(AgentSerializer.Meta):
+        read_only_fields = ["status", "terminated_at", "created_at", "updated_at"]
+
+
+class ValidSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="Always true: an invalid body is answered 400 (or 403, 409).")
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable error code: invalid, invalid_strategy_config, conflict, ...")
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Messages per field, by path: {"strategy_config.nodes[0].agent": ["..."]}.',
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The API's one error shape."""
+
+    error = ErrorDetailSerializer()
+
+
+class RoleSerializer(serializers.Serializer):
+    role = serializers.CharField(help_text="The part the member plays on the canvas: director, workers, judge, ...")
+    key = serializers.CharField(help_text="The config key holding the member (or members).")
+    many = serializers.BooleanField(help_text="Whether the key holds a list of members.")
+    description = serializers.CharField()
+
+
+class StrategyInfoSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="What a swarm's 'strategy' holds: heist, boss_worker, ...")
+    label = serializers.CharField()
+    description = serializers.CharField()
+    roles = RoleSerializer(many=True, help_text="The member roles its config assigns.")
+    config_schema = serializers.DictField(
+        help_text="JSON Schema (draft 2020-12) of 'strategy_config'; the engine validates with it."
+    )
+
+
+class ProviderInfoSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="What an agent's 'provider' holds: skill, scripted, openai.")
+    label = serializers.CharField()
+    description = serializers.CharField()
+    config_schema = serializers.DictField(
+        help_text="JSON Schema (draft 2020-12) of the agent's 'config'; the engine validates with it."
+    )
 
 
 class RunSerializer(serializers.ModelSerializer):

@@ -14,6 +14,8 @@ router.register("swarms", views.SwarmViewSet, basename="swarm")
 router.register("runs", views.RunViewSet, basename="run")
 router.register("human-requests", views.HumanRequestViewSet, basename="human-request")
 router.register("audit", views.AuditEntryViewSet, basename="audit")
+router.register("strategies", views.StrategyViewSet, basename="strategy")
+router.register("providers", views.ProviderViewSet, basename="provider")
 router.register("training-runs", learning_api.TrainingRunViewSet, basename="training-run")
 router.register("training-datasets", learning_api.TrainingDatasetViewSet, basename="training-dataset")
 router.register("memory", memory_api.MemoryEntryViewSet, basename="memory-entry")
@@ -22,6 +24,12 @@ urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar (served locally); ReDoc's page is
+    # ours so that it links no web fonts either.
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     *router.urls,
 ]

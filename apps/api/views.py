@@ -12,11 +12,14 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.agents import checks as agent_checks
 from apps.agents import services as agent_services
 from apps.agents.governance import Acting, grant_privilege, revoke_privilege, spawn_agent, terminate_agent
 from apps.agents.models import Agent, AuditEntry
 from apps.core.errors import FieldsError
 from apps.engine.errors import ErrorCode
+from apps.engine.providers import provider_catalogue
+from apps.engine.strategies import strategy_catalogue
 from apps.runs import services as run_services
 from apps.runs.access import visible_runs
 from apps.runs.models import HumanRequest
@@ -25,6 +28,39 @@ from apps.swarms import services as swarm_services
 from apps.swarms.access import visible_swarms
 
 from . import serializers as s
+
+VALIDATE_RESPONSES = {200: s.ValidSerializer, 400: s.ErrorSerializer, 403: s.ErrorSerializer, 409: s.ErrorSerializer}
+
+
+def _edited(queryset, data, what: str):
+    """The object a validate request edits (its ``id``), or None for a new one."""
+    pk = data.get("id") if hasattr(data, "get") else None
+    if pk is None:
+        return None
+    if isinstance(pk, bool) or not isinstance(pk, int):
+        raise FieldsError(f"Invalid {what} id.", fields={"id": [f"Must be the id of a {what} (a whole number)."]})
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise FieldsError(f"Unknown {what}.", fields={"id": [f"No {what} of yours has this id."]})
+    return found
+
+
+class StrategyViewSet(viewsets.ViewSet):
+    """The engine's coordination strategies, each with the member roles its config assigns and
+    the JSON Schema of its config (what the designer builds its forms from)."""
+
+    @extend_schema(responses=s.StrategyInfoSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        return Response(s.StrategyInfoSerializer(strategy_catalogue(), many=True).data)
+
+
+class ProviderViewSet(viewsets.ViewSet):
+    """Where agents' replies come from (built-in skills, scripted replies, OpenAI-compatible
+    models), each with the JSON Schema of an agent's config."""
+
+    @extend_schema(responses=s.ProviderInfoSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        return Response(s.ProviderInfoSerializer(provider_catalogue(), many=True).data)
 
 
 class AgentViewSet(viewsets.ModelViewSet):
@@ -49,6 +85,25 @@ class AgentViewSet(viewsets.ModelViewSet):
             "Agents are not deleted: terminate them (POST .../terminate/) so the audit trail stays whole.",
             fields={"id": ["Use terminate."]},
         )
+
+    @extend_schema(request=s.AgentValidationSerializer, responses=VALIDATE_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """Check an agent as a save would (the body of a create, or with ``id`` of a PATCH of
+        that agent): the same field errors (400) and governance refusals (403, the rule as the
+        code), in the same order. Writes nothing, not even an audit entry."""
+        instance = _edited(self.get_queryset(), request.data, "agent")
+        payload = s.AgentValidationSerializer(
+            instance, data=request.data, partial=instance is not None, context=self.get_serializer_context()
+        )
+        payload.is_valid(raise_exception=True)
+        data = {k: v for k, v in payload.validated_data.items() if k != "id"}
+        if instance is None:
+            agent_checks.check_create_agent(owner=request.user, **data)
+        else:
+            data = {k: v for k, v in data.items() if k not in {"level", "parent", "privileges"}}
+            agent_checks.check_update_agent(instance, acting_user=request.user, **data)
+        return Response({"valid": True})
 
     def _acting(self, payload: dict) -> Acting:
         agent_id = payload.get("acting_agent")
@@ -134,13 +189,40 @@ class SwarmViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
+        data.pop("version", None)  # a new swarm is version 1
         members = data.pop("member_names")
         serializer.instance = swarm_services.create_swarm(owner=self.request.user, members=members, **data)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         members = data.pop("member_names", None)
-        swarm_services.update_swarm(serializer.instance, members=members, **data)
+        expected = data.pop("version", None)
+        swarm_services.update_swarm(serializer.instance, members=members, expected_version=expected, **data)
+
+    @extend_schema(request=s.SwarmValidationSerializer, responses=VALIDATE_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """Check a swarm as a save would (the body of a create, or with ``id`` of a PATCH of
+        that swarm): the same field errors (``name``, ``members``, ``strategy_config.nodes[0].agent``,
+        ``layout.members.x.y``, ...) and, with a stale ``version``, the same 409. Writes nothing."""
+        instance = _edited(self.get_queryset(), request.data, "swarm")
+        payload = s.SwarmValidationSerializer(
+            instance, data=request.data, partial=instance is not None, context=self.get_serializer_context()
+        )
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        if instance is not None:
+            swarm_services.check_version(instance, data.get("version"))
+        swarm_services.check_swarm(
+            owner=instance.owner if instance is not None else request.user,
+            name=data.get("name", instance.name if instance is not None else ""),
+            strategy=data.get("strategy", instance.strategy if instance is not None else ""),
+            strategy_config=data.get("strategy_config", instance.strategy_config if instance is not None else {}),
+            members=data["member_names"] if "member_names" in data else instance.member_objects(),
+            instance=instance,
+            layout=data.get("layout"),
+        )
+        return Response({"valid": True})
 
     @extend_schema(
         request={"multipart/form-data": s.DefinitionUploadSerializer, "application/json": s.DefinitionTextSerializer},

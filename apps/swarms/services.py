@@ -259,6 +259,18 @@ def create_swarm(
     return swarm
 
 
+def check_version(swarm: Swarm, expected_version: int | None) -> None:
+    """Raise ``Conflict`` (code ``conflict``) if ``swarm`` is no longer at ``expected_version``
+    (None: no check). Saves call it under the swarm's row lock."""
+    if expected_version is None or expected_version == swarm.version:
+        return
+    message = (
+        f"Someone else saved this swarm first (it is at version {swarm.version}; you edited version "
+        f"{expected_version}). Reload it to see their changes, then make yours again."
+    )
+    raise Conflict(message, fields={"version": [message]}, code=ErrorCode.CONFLICT)
+
+
 EDITABLE = ("name", "description", "strategy", "strategy_config", "layout", "max_steps", "max_cost", "max_seconds")
 
 
@@ -287,12 +299,7 @@ def update_swarm(
         locked = Swarm.objects.select_for_update().filter(pk=swarm.pk).order_by().first()
         if locked is None:
             raise FieldsError("This swarm no longer exists.", fields={"swarm": ["Deleted."]})
-        if expected_version is not None and expected_version != locked.version:
-            message = (
-                f"Someone else saved this swarm first (it is at version {locked.version}; you edited version "
-                f"{expected_version}). Reload it to see their changes, then make yours again."
-            )
-            raise Conflict(message, fields={"version": [message]}, code=ErrorCode.CONFLICT)
+        check_version(locked, expected_version)
         for field in EDITABLE:
             if field in changes:
                 setattr(locked, field, changes[field])
