@@ -51,7 +51,12 @@
       const info = provider(select.value);
       if (help) help.textContent = info ? info.description || "" : "";
       const schema = info && info.config_schema;
-      if (!schema || !Object.keys(schema).length) { if (details) details.open = true; return; }
+      if (!schema || !Object.keys(schema).length) {
+        if (help) help.hidden = false;
+        if (details) details.open = true;
+        return;
+      }
+      if (help) help.hidden = true; // the generated form opens with the schema's own description
       schemaForm = SchemaForm.render(holder, schema, value || {}, {
         idPrefix: "provider-" + select.value,
         onChange: (v) => { textarea.value = JSON.stringify(v, null, 2); },
