@@ -368,7 +368,7 @@ def test_the_schema_and_the_strategy_s_parser_agree_on_wrong_values_of_every_set
         schema = STRATEGIES[name].config_schema
         members = sorted({*MEMBERS, *strings_in(base)})
         for key, sub in schema["properties"].items():
-            for value in WRONG_VALUES:
+            for value in [*WRONG_VALUES, *bounds_and_beyond(sub)]:
                 if names_only_the_parser_checks(value, sub):
                     continue
                 config = {**copy.deepcopy(base), key: value}
@@ -383,6 +383,19 @@ def test_the_schema_and_the_strategy_s_parser_agree_on_wrong_values_of_every_set
                 if bool(by_schema) != (by_parser is not None) or (by_schema and not both_refuse_the_key):
                     disagreements.append((name, key, value, by_schema, by_parser))
     assert disagreements == []
+
+
+def bounds_and_beyond(schema: dict[str, Any]) -> list[float]:
+    """A number setting's bounds and the values just past them."""
+    step = 1 if "integer" in types_of(schema) else 0.001
+    values: list[float] = []
+    if "minimum" in schema:
+        values += [schema["minimum"], schema["minimum"] - step]
+    if "maximum" in schema:
+        values += [schema["maximum"], schema["maximum"] + step]
+    if "exclusiveMinimum" in schema:
+        values += [schema["exclusiveMinimum"], schema["exclusiveMinimum"] + step]
+    return values
 
 
 def names_only_the_parser_checks(value: Any, schema: dict[str, Any]) -> bool:
@@ -424,7 +437,11 @@ def test_the_schema_and_the_parser_agree_on_wrong_values_inside_each_row_of_a_li
             for i, row in enumerate(rows):
                 sub = item_schema(schema["properties"][key], row)
                 for field, field_schema in sub["properties"].items():
-                    values = [v for v in WRONG_VALUES if not names_only_the_parser_checks(v, field_schema)]
+                    values = [
+                        v
+                        for v in [*WRONG_VALUES, *bounds_and_beyond(field_schema)]
+                        if not names_only_the_parser_checks(v, field_schema)
+                    ]
                     for value in [*values, "unknown-key"]:
                         config = copy.deepcopy(base)
                         if value == "unknown-key":
@@ -522,3 +539,20 @@ def test_a_member_role_marks_the_properties_that_name_members():
 def test_an_unknown_strategy_has_no_catalogue_entry():
     with pytest.raises(UnknownStrategyError):
         strategy_info("swarm_of_bees")
+
+
+def test_the_same_config_checked_again_gets_the_same_problems_whatever_the_caller_did_with_them():
+    schema = strategy_info("hive").config_schema
+    first = schema_errors(schema, {"max_rounds": 0})
+    first["max_rounds"].append("scribbled on")
+    first["elsewhere"] = ["added"]
+    assert schema_errors(schema, {"max_rounds": 0}) == {"max_rounds": ["Must be between 1 and 50."]}
+
+
+def test_a_config_that_is_not_plain_json_is_checked_as_it_is():
+    # A tuple reads as a list once written as JSON, but the parser refuses it, and so does the schema.
+    schema = strategy_info("heist").config_schema
+    assert schema_errors(schema, {"nodes": ({"name": "fetch", "agent": "a"},)}) == {
+        "nodes": ["Must be a non-empty list of nodes."]
+    }
+    assert schema_errors(schema, {"nodes": [{"name": "fetch", "agent": "a"}]}) == {}
