@@ -524,6 +524,35 @@ def test_the_catalogue_labels_are_the_ones_the_swarm_model_shows():
     assert {info.name: info.label for info in strategy_catalogue()} == {c.value: c.label for c in Strategy}
 
 
+def roles_in(schema: Any, path: str = "") -> list[tuple[str, str]]:
+    """``(dotted config path, x-role)`` of every property that carries a role (rows and
+    alternatives add nothing to the path, as the designer reads a role's key)."""
+    found = []
+    if isinstance(schema, dict):
+        if "x-role" in schema:
+            found.append((path, schema["x-role"]))
+        for key, sub in schema.items():
+            if key == "properties":
+                for name, prop in sub.items():
+                    found.extend(roles_in(prop, f"{path}.{name}" if path else name))
+            elif key in ("items", "additionalProperties"):
+                found.extend(roles_in(sub, path))
+            elif key in ("oneOf", "anyOf"):
+                for alternative in sub:
+                    found.extend(roles_in(alternative, path))
+    return found
+
+
+@pytest.mark.parametrize("name", list(StrategyName))
+def test_every_member_a_role_marks_in_the_schema_lies_under_that_role_s_key(name):
+    info = strategy_info(name)
+    keys = {role["role"]: role["key"] for role in info.roles}
+    marked = roles_in(info.config_schema)
+    assert sorted({role for _, role in marked}) == sorted(keys)
+    for path, role in marked:
+        assert path == keys[role] or path.startswith(f"{keys[role]}."), (path, role)
+
+
 def test_a_member_role_marks_the_properties_that_name_members():
     info = strategy_info("boss_worker")
     assert [r["role"] for r in info.roles] == ["director", "workers"]

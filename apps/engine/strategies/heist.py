@@ -88,7 +88,6 @@ NODE_SCHEMA: dict[str, Any] = {
         "fallbacks": sp.members(
             "Fallbacks",
             "Agents tried in order when the node's agent has used its retries.",
-            role="fallback",
             min_items=None,
             error="Must be a list of agent names.",
         ),

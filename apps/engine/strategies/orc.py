@@ -105,7 +105,7 @@ class OrcStrategy:
             "many": True,
             "description": "Each domain's agents: its leader and challengers.",
         },
-        {"role": "judge", "key": "judge.agent", "many": False, "description": "An LLM judge deciding trials."},
+        {"role": "judge", "key": "judge", "many": False, "description": "LLM judges deciding the trials."},
     )
     config_schema: ClassVar[dict[str, Any]] = sp.config(
         {

@@ -227,7 +227,7 @@ class SaoStrategy:
     name: ClassVar[str] = "sao"
     roles: ClassVar[tuple[dict[str, Any], ...]] = (
         {"role": "climbers", "key": "agents", "many": True, "description": "Climb the levels, each on its own."},
-        {"role": "judge", "key": "judge.agent", "many": False, "description": "An LLM judge scoring the answers."},
+        {"role": "judge", "key": "judge", "many": False, "description": "LLM judges scoring the answers."},
     )
     config_schema: ClassVar[dict[str, Any]] = sp.config(
         {
