@@ -121,13 +121,21 @@ def _catalogue_roles(strategy: str) -> tuple[dict[str, Any], ...]:
         return ()
 
 
+def _at(config: dict[str, Any], key: str) -> Any:
+    """The value at a dotted config key (``"judge.agent"``), or None."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def member_roles(strategy: str, config: dict[str, Any], members: list[str]) -> dict[str, list[str]]:
     """Each member's roles, read from the config keys the strategy's catalogue entry names
     (``{"role": "director", "key": "director"}``): what the canvas labels a member with."""
     names = set(members)
     out: dict[str, list[str]] = {m: [] for m in members}
     for role in _catalogue_roles(strategy):
-        for member in dict.fromkeys(_members_in((config or {}).get(role["key"]), names)):
+        for member in dict.fromkeys(_members_in(_at(config or {}, role["key"]), names)):
             if role["role"] not in out[member]:
                 out[member].append(role["role"])
     return out

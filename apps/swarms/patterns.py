@@ -163,7 +163,9 @@ def _haas_board(n: Namer) -> Blueprint:
 
 def _boss_worker(n: Namer) -> Blueprint:
     boss, calc, scribe = n("boss"), n("calc"), n("scribe")
-    orders = '{"orders": [{"agent": "%s", "task": {{ task | tojson }}}, {"agent": "%s", "task": {{ task | tojson }}}]}'
+    # Replies are templates: tojson keeps the JSON valid whatever the task says.
+    orders = json.dumps({"orders": [{"agent": calc, "task": "TASK"}, {"agent": scribe, "task": "TASK"}]})
+    orders = orders.replace('"TASK"', "{{ task | tojson }}")
     answer = (
         '{"answer": {{ ("The team has worked on: " ~ task ~ ". The calculator and the scribe reported.") | tojson }}}'
     )

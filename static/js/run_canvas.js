@@ -9,7 +9,8 @@
 // reload shows what streamed.
 (function () {
   "use strict";
-  var IDLE = "#91a7ff", ACTING = "#4c6ef5", RING = "#fd7e14";
+  var IDLE = "#dbe4ff", ACTING = "#4c6ef5", RING = "#fd7e14";
+  var IN_TURNS = { chat_room: true, board: true, hive: true }; // members drawn around a table
   var cy = null;
   var seenActing = {}; // member -> true once it has been seen acting on this page
 
@@ -62,13 +63,14 @@
       container: container, elements: elements, userZoomingEnabled: false, maxZoom: 1.3,
       autoungrabify: true,
       layout: placed ? { name: "preset", fit: true, padding: 20 }
+        : IN_TURNS[data.strategy] && data.members.length > 2 ? { name: "circle", fit: true, padding: 30 }
         : { name: "dagre", rankDir: data.strategy === "sequential" ? "LR" : "TB", nodeSep: 30, rankSep: 50 },
       style: [
         { selector: "node", style: { label: "data(label)", "text-wrap": "wrap", "text-valign": "center",
-          "font-size": 9, color: "#fff", "text-outline-width": 1, "text-outline-color": "#364fc7",
-          width: 120, height: 48, shape: "round-rectangle", "background-color": IDLE,
-          "border-width": 0, "border-color": RING } },
-        { selector: "node.acting", style: { "background-color": ACTING, "border-width": 4 } },
+          "font-size": 12, color: "#1d2330", width: 150, height: 58, shape: "round-rectangle",
+          "background-color": IDLE, "border-width": 1, "border-color": "#91a7ff" } },
+        { selector: "node.acting", style: { "background-color": ACTING, color: "#fff", "border-width": 5,
+          "border-color": RING } },
         { selector: "edge", style: { width: 2, "line-color": "#adb5bd", "target-arrow-color": "#adb5bd",
           "target-arrow-shape": "triangle", "curve-style": "bezier" } }
       ]

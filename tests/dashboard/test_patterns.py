@@ -88,6 +88,9 @@ def test_each_patterns_swarm_runs_to_success_offline_through_the_worker(alice, c
     run = wait_for_run(run_services.start_run(swarm=swarm, task=p.example_task, user=alice), timeout=60)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert EXPECTED_RESULT[key] in run.result
+    outputs = {step.agent_name: step.output for step in run.steps.filter(status="succeeded")}
+    for agent, output in EXPECTED_OUTPUTS.get(key, {}).items():
+        assert outputs.get(agent) == output, (agent, outputs)
     assert set(run.steps.values_list("agent_name", flat=True)) <= set(p.agent_names("x"))
 
 
@@ -101,6 +104,12 @@ EXPECTED_RESULT = {
     "hive-vote": "Ship on Friday.",  # two of three votes
     "forge-critics": "assert add(2, 3) == 5",  # the revised draft both critics accepted
     "learned-router": "What is 12 + 30?",
+}
+# Members whose work the result does not show: what they answered.
+EXPECTED_OUTPUTS = {
+    "boss-worker": {"x-calc": "84", "x-scribe": "Notes on: What is (12 + 30) * 2?"},  # the director's orders
+    "heist-pipeline": {"x-mirror": "Mirror copy of the sources for: Summarise this week's release notes"},
+    "learned-router": {"x-calc": "42"},
 }
 
 
