@@ -485,13 +485,13 @@ def all_properties(schema: Any, where: str = "") -> list[tuple[str, dict[str, An
 
 
 @pytest.mark.parametrize("name", list(StrategyName))
-def test_each_schema_is_a_valid_draft_2020_12_schema_with_a_title_on_every_property(name):
+def test_each_schema_is_a_valid_draft_2020_12_schema_with_a_title_and_a_description_on_every_property(name):
     schema = strategy_info(name).config_schema
     Draft202012Validator.check_schema(schema)
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     untitled = [path for path, sub in all_properties(schema) if not sub.get("title")]
     assert untitled == []
-    undescribed = [key for key, sub in schema["properties"].items() if not sub.get("description")]
+    undescribed = [path for path, sub in all_properties(schema) if not sub.get("description")]
     assert undescribed == []
 
 
