@@ -107,3 +107,28 @@ def test_the_haas_board_deliberates_and_its_chair_closes_the_session(api, alice)
     assert run.result.endswith("The session is closed.")
     assert list(run.messages.values_list("sender", flat=True))[:3] == ["task", "sob-chair", "sob-ethicist"]
     assert run.rooms.get().name == "boardroom"
+
+
+def test_every_real_privilege_and_tool_can_be_given_in_a_definition(api, alice):
+    text = """name: Toolsmiths
+strategy: chat_room
+agents:
+  - name: smith
+    level: 1
+    provider: scripted
+    config: {replies: [hi]}
+    tools: [make_tool, memory_search, calculator]
+    privileges: [tool.make_tool, tool.memory_search, tool.calculator, memory.write, spawn]
+"""
+    response = api.post("/api/swarms/import/", {"yaml": text}, format="json")
+    assert response.status_code == 201, response.json()
+    smith = Agent.objects.get(owner=alice, name="smith")
+    assert smith.privileges == ["memory.write", "spawn", "tool.calculator", "tool.make_tool", "tool.memory_search"]
+    assert smith.tools == ["make_tool", "memory_search", "calculator"]
+    response = api.post(
+        "/api/swarms/import/",
+        {"yaml": text.replace("Toolsmiths", "Other").replace("smith", "smith2").replace("tool.make_tool", "tool.nope")},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert any("Unknown privilege 'tool.nope'" in m for ms in response.json()["error"]["fields"].values() for m in ms)
