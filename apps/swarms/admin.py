@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import F
 
 from apps.core.errors import FieldsError
 
@@ -44,6 +45,13 @@ class SwarmAdmin(admin.ModelAdmin):
     list_filter = ["strategy"]
     search_fields = ["name", "description"]
     inlines = [SwarmMemberInline]
+    readonly_fields = ["version"]
+
+    def save_model(self, request, obj, form, change):
+        if change:  # a save like any other: an editor still holding the old version gets a conflict
+            obj.version = F("version") + 1
+        super().save_model(request, obj, form, change)
+        obj.refresh_from_db(fields=["version"])
 
     def save_related(self, request, form, formsets, change):
         """Members are saved here; check the strategy against the final member list."""

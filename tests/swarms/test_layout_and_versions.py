@@ -150,3 +150,28 @@ def test_the_strategy_field_offers_the_engines_strategies(make_swarm):
     with pytest.raises(ValidationError) as caught:
         swarm.full_clean()
     assert "strategy" in caught.value.message_dict
+
+
+@pytest.mark.django_db
+def test_a_save_in_the_admin_is_a_new_version_too(client, admin_user, make_swarm):
+    swarm = make_swarm(owner=admin_user, strategy_config={"max_turns": 2})
+    client.force_login(admin_user)
+    form = {
+        "owner": admin_user.pk,
+        "name": swarm.name,
+        "description": "edited in the admin",
+        "strategy": "chat_room",
+        "strategy_config": '{"max_turns": 3}',
+        "max_steps": "",
+        "max_cost": "",
+        "max_seconds": "",
+        "members-TOTAL_FORMS": "0",
+        "members-INITIAL_FORMS": "0",
+        "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+    }
+    assert client.post(f"/admin/swarms/swarm/{swarm.pk}/change/", form).status_code == 302
+    swarm.refresh_from_db()
+    assert (swarm.description, swarm.version) == ("edited in the admin", 2)
+    with pytest.raises(Conflict):
+        update_swarm(swarm, expected_version=1, description="stale")
