@@ -4,9 +4,9 @@ import pytest
 
 from apps.runs.models import Run
 
+pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
-@pytest.mark.browser
-@pytest.mark.worker
+
 def test_in_the_browser_the_bad_budget_field_is_shown_and_focused(page, live_server_url, alice):
     from apps.swarms.models import Swarm
 
