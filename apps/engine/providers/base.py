@@ -6,6 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 import orjson
@@ -120,6 +121,19 @@ class ConfigProblems:
     def passed(self, path: str) -> bool:
         """Whether the value at ``path`` passed the schema: no problem with it, inside it or around it."""
         return not any(_related(key, path) for key in self.fields)
+
+    def decimal(self, path: str, raw: Any, message: str) -> Decimal:
+        """A non-negative amount (a price) as a ``Decimal``; ``message`` if it is not one."""
+        if not self.passed(path):
+            return Decimal("0")
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            value = None
+        if value is None or not value.is_finite() or value < 0:
+            self.add(path, message)
+            return Decimal("0")
+        return value
 
     def add(self, path: str, message: str) -> None:
         messages = self.fields.setdefault(path, [])

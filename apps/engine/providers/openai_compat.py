@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -157,21 +157,6 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-_PRICE_MESSAGE = "Must be a non-negative number (dollars per 1000 tokens)."
-
-
-def _decimal(problems: ConfigProblems, key: str, raw: Any) -> Decimal:
-    if not problems.passed(key):
-        return Decimal("0")
-    try:
-        value = Decimal(str(raw))
-        if not value.is_finite() or value < 0:
-            raise InvalidOperation
-    except InvalidOperation:
-        problems.add(key, _PRICE_MESSAGE)
-        return Decimal("0")
-    return value
-
 
 def build_messages(spec: AgentSpec, request: StepRequest) -> list[dict[str, str]]:
     """Chat messages for a step: instructions, room history, then the input.
@@ -208,8 +193,10 @@ class OpenAICompatibleProvider:
         base_url = values.get("base_url", "")
         if problems.passed("base_url") and urlparse(base_url).scheme not in {"http", "https"}:
             problems.add("base_url", "Must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1.")
-        prompt_price = _decimal(problems, "prompt_price_per_1k", values["prompt_price_per_1k"])
-        completion_price = _decimal(problems, "completion_price_per_1k", values["completion_price_per_1k"])
+        prices = {
+            key: problems.decimal(key, values[key], "Must be a non-negative number (dollars per 1000 tokens).")
+            for key in ("prompt_price_per_1k", "completion_price_per_1k")
+        }
         problems.raise_if_any()
         return OpenAIConfig(
             base_url=base_url.rstrip("/"),
@@ -221,8 +208,7 @@ class OpenAICompatibleProvider:
             timeout_s=float(values["timeout_s"]),
             max_retries=values["max_retries"],
             max_tool_rounds=values["max_tool_rounds"],
-            prompt_price_per_1k=prompt_price,
-            completion_price_per_1k=completion_price,
+            **prices,
         )
 
     def is_instant(self, config: Mapping[str, Any]) -> bool:

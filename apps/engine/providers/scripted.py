@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from .. import templating
@@ -206,21 +206,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
-def _decimal(problems: ConfigProblems, key: str, raw: Any, message: str) -> Decimal:
-    if not problems.passed(key):
-        return Decimal("0")
-    try:
-        value = Decimal(str(raw))
-        if not value.is_finite() or value < 0:
-            raise InvalidOperation
-    except InvalidOperation:
-        problems.add(key, message)
-        return Decimal("0")
-    return value
-
-
-def _items(problems: ConfigProblems, values: Mapping[str, Any], key: str) -> list[Any]:
-    """The list at ``key`` if the schema found it is a list (its items may still have problems)."""
+def _items(values: Mapping[str, Any], key: str) -> list[Any]:
+    """The list at ``key``, or none if it is not a list (the schema said so); its items may still have problems."""
     return values[key] if isinstance(values[key], list) else []
 
 
@@ -252,9 +239,9 @@ class ScriptedProvider:
     def parse_config(self, config: Mapping[str, Any]) -> ScriptedConfig:
         problems = ConfigProblems(CONFIG_SCHEMA, config, what="scripted agent")
         values = {**schema_defaults(CONFIG_SCHEMA), **config}
-        replies = [_reply(problems, f"replies[{i}]", raw) for i, raw in enumerate(_items(problems, values, "replies"))]
+        replies = [_reply(problems, f"replies[{i}]", raw) for i, raw in enumerate(_items(values, "replies"))]
         rules: list[tuple[re.Pattern[str], ScriptedReply | None]] = []
-        for i, raw in enumerate(_items(problems, values, "rules")):
+        for i, raw in enumerate(_items(values, "rules")):
             if not problems.passed(f"rules[{i}]"):
                 continue
             try:
@@ -264,10 +251,10 @@ class ScriptedProvider:
                 continue
             rules.append((pattern, _reply(problems, f"rules[{i}].reply", raw["reply"])))
         default = _reply(problems, "default", config["default"]) if "default" in config else None
-        given = [values[key] for key in ("replies", "rules") if problems.passed(key)]
-        if len(given) == 2 and not any(given) and "default" not in config:
+        lists_valid = problems.passed("replies") and problems.passed("rules")
+        if lists_valid and not values["replies"] and not values["rules"] and "default" not in config:
             problems.add("replies", "Give at least one reply, rule or default.")
-        cost = _decimal(problems, "cost_per_call", values["cost_per_call"], "Must be a non-negative number.")
+        cost = problems.decimal("cost_per_call", values["cost_per_call"], "Must be a non-negative number.")
         problems.raise_if_any()
         return ScriptedConfig(
             replies=tuple(r for r in replies if r is not None),
