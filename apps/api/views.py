@@ -69,6 +69,7 @@ class AgentViewSet(viewsets.ModelViewSet):
     A broken rule answers 403 with the rule as the error code."""
 
     serializer_class = s.AgentSerializer
+    queryset = Agent.objects.none()  # for the schema's path types; get_queryset scopes to the user
 
     def get_queryset(self):
         return Agent.objects.filter(owner=self.request.user)
@@ -173,6 +174,7 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """The governance audit log of your hierarchies (``?agent=<id>`` filters by actor or target)."""
 
     serializer_class = s.AuditEntrySerializer
+    queryset = AuditEntry.objects.none()  # for the schema's path types; get_queryset scopes to the user
 
     def get_queryset(self):
         entries = AuditEntry.objects.filter(owner=self.request.user)
