@@ -68,6 +68,20 @@ class Diagram:
             for label, x, y in self.nodes
         ]
 
+    def layout(self, blueprint: Blueprint, name: Namer) -> dict[str, Any]:
+        """The picture as the swarm's drawing (``Swarm.layout``), so the designer and the run page
+        open with it: member positions when the picture shows every member, HEIST node positions
+        when it shows every node. Three times the picture's scale."""
+        at = {label: {"x": x * 3.0, "y": y * 3.0} for label, x, y in self.nodes}
+        by_member = {name(label): pos for label, pos in at.items()}
+        layout: dict[str, Any] = {}
+        if all(m in by_member for m in blueprint.members):
+            layout["members"] = {m: by_member[m] for m in blueprint.members}
+        nodes = [n["name"] for n in blueprint.strategy_config.get("nodes", [])]
+        if nodes and all(n in at for n in nodes):
+            layout["nodes"] = {n: at[n] for n in nodes}
+        return layout
+
     def lines(self) -> list[dict[str, float]]:
         out = []
         for a, b in self.edges:
@@ -496,4 +510,5 @@ def create_from_pattern(*, owner, key: str, name: str, prefix: str) -> Swarm:
             strategy=p.strategy,
             strategy_config=json.loads(json.dumps(blueprint.strategy_config)),  # a fresh copy per swarm
             members=[created[m] for m in blueprint.members],
+            layout=p.diagram.layout(blueprint, namer(prefix)),
         )

@@ -4,11 +4,11 @@ import pytest
 from django.test import Client
 
 from apps.agents.models import Agent, AuditEntry
+from apps.core.errors import FieldsError
 from apps.runs import services as run_services
 from apps.runs.models import RunStatus
 from apps.swarms.models import Swarm
 from apps.swarms.patterns import PATTERNS, create_from_pattern, pattern, suggested_names
-from apps.core.errors import FieldsError
 from tests.conftest import wait_for_run
 
 
@@ -22,6 +22,15 @@ def test_each_pattern_creates_its_agents_and_swarm_through_the_services(alice, k
     assert set(Agent.objects.filter(owner=alice).values_list("name", flat=True)) == set(names)
     assert all(member.startswith("mine-") for member in swarm.member_names())
     assert AuditEntry.objects.filter(owner=alice, action="spawn", allowed=True).count() == len(names)
+
+
+@pytest.mark.django_db
+def test_a_heist_pattern_opens_with_its_nodes_where_the_picture_has_them(alice):
+    swarm = create_from_pattern(owner=alice, key="heist-pipeline", name="Pipe", prefix="h")
+    nodes = swarm.layout["nodes"]
+    assert set(nodes) == {"fetch", "parse", "report"}
+    assert nodes["fetch"]["x"] < nodes["parse"]["x"] < nodes["report"]["x"]
+    assert "members" not in swarm.layout  # the picture does not show every member: the designer places them
 
 
 @pytest.mark.django_db

@@ -28,7 +28,17 @@ def test_a_boss_worker_run_draws_the_director_above_its_workers(alice):
     assert [m["name"] for m in drawing["members"]] == ["c-boss", "c-calc", "c-scribe"]
     assert drawing["members"][0]["roles"] == ["director"] and drawing["members"][1]["roles"] == ["workers"]
     assert drawing["edges"] == [["c-boss", "c-calc"], ["c-boss", "c-scribe"]]
-    assert all(m["position"] is None for m in drawing["members"])  # never drawn: the page lays it out
+    # the pattern's picture is the swarm's first drawing: the director above, its workers below
+    boss, calc, scribe = (m["position"] for m in drawing["members"])
+    assert boss["y"] < calc["y"] == scribe["y"] and calc["x"] < boss["x"] < scribe["x"]
+
+
+@pytest.mark.django_db
+def test_a_swarm_nobody_drew_has_no_positions_and_the_page_lays_it_out(alice):
+    swarm = create_from_pattern(owner=alice, key="orc-arena", name="Arena", prefix="o")
+    assert swarm.layout == {}
+    drawing = run_drawing(run_services.start_run(swarm=swarm, task="math drills", user=alice))
+    assert all(m["position"] is None for m in drawing["members"])
 
 
 @pytest.mark.django_db
