@@ -4,24 +4,18 @@ from django.conf import settings
 from django.db import models
 from django.utils.text import slugify
 
-from apps.engine.strategies.registry import DESCRIPTIONS, StrategyName, strategy_catalogue
+from apps.engine.strategies.registry import DESCRIPTIONS, LABELS, StrategyName, strategy_catalogue
 
 
-class Strategy(models.TextChoices):
-    SEQUENTIAL = StrategyName.SEQUENTIAL.value, "Sequential pipeline"
-    CHAT_ROOM = StrategyName.CHAT_ROOM.value, "Chat room"
-    HEIST = StrategyName.HEIST.value, "HEIST workflow (DAG)"
-    BOSS_WORKER = StrategyName.BOSS_WORKER.value, "Boss and workers (director)"
-    HIVE = StrategyName.HIVE.value, "HIVE consensus (propose, vote)"
-    FORGE = StrategyName.FORGE.value, "FORGE refinement (generator, critics)"
-    ORC = StrategyName.ORC.value, "ORC trials (per-domain leaders, Elo)"
-    SAO = StrategyName.SAO.value, "SAO curriculum (levels, rewards)"
-    BOARD = StrategyName.BOARD.value, "Board deliberation room"
-    PUPPETEER = StrategyName.PUPPETEER.value, "Puppeteer (trained orchestrator policy)"
-
+class _Strategies(models.TextChoices):
     @property
     def description(self) -> str:
         return DESCRIPTIONS[self.value]
+
+
+# The engine's strategies as choices for forms and queries (Strategy.SAO, Strategy("heist").label),
+# built from its registry: a strategy added there appears here, with no list to keep in step.
+Strategy = _Strategies("Strategy", [(name.name, (name.value, LABELS[name])) for name in StrategyName], module=__name__)
 
 
 def strategy_choices() -> list[tuple[str, str]]:
