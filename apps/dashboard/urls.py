@@ -24,7 +24,5 @@ urlpatterns = [
     path("runs/<int:pk>/drafts/", views.run_drafts, name="run-drafts"),
     path("swarms/patterns/", pattern_views.pattern_list, name="pattern-list"),
     path("swarms/patterns/<slug:key>/", pattern_views.pattern_use, name="pattern-use"),
-    path("swarms/patterns/", pattern_views.pattern_list, name="pattern-list"),
-    path("swarms/patterns/<slug:key>/", pattern_views.pattern_use, name="pattern-use"),
     path("human-requests/<int:pk>/answer/", views.human_request_answer, name="human-request-answer"),
 ]
