@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
@@ -36,7 +36,10 @@ def pattern_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def pattern_use(request: HttpRequest, key: str) -> HttpResponse:
     """Create the pattern's agents and swarm; a clash shows beside the name it concerns, nothing created."""
-    pattern(key)  # an unknown key is a 400 below, with the gallery
+    try:
+        pattern(key)
+    except FieldsError:
+        raise Http404("No such pattern.") from None
     name, prefix = request.POST.get("name", ""), request.POST.get("prefix", "")
     try:
         swarm = create_from_pattern(owner=request.user, key=key, name=name, prefix=prefix)

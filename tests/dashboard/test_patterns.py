@@ -175,6 +175,12 @@ def test_a_clash_in_the_gallery_is_shown_beside_the_field_and_creates_nothing(cl
 
 
 @pytest.mark.django_db
+def test_an_unknown_pattern_is_not_found(client):
+    assert client.post("/swarms/patterns/no-such-thing/", {"name": "X", "prefix": "x"}).status_code == 404
+    assert not Swarm.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_gallery_refuses_a_get_on_the_create_url_and_needs_csrf(alice):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(alice)
