@@ -85,7 +85,7 @@ def swarm_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created {swarm.name!r}.")
             return redirect("dashboard:swarm-detail", pk=swarm.pk)
-    page = {"title": "New swarm", "submit_label": "Create swarm", "action": reverse("dashboard:swarm-new")}
+    page = {"title": "New swarm", "submit_label": "Create swarm", "action": reverse("dashboard:swarm-new-json")}
     return _composer(request, form, page)
 
 

@@ -10,13 +10,13 @@ pytestmark = pytest.mark.django_db
 
 def post(client, **fields):
     data = {"name": "team", "description": "", "strategy": "chat_room", "strategy_config": "{}", **fields}
-    return client.post(reverse("dashboard:swarm-new"), data)
+    return client.post(reverse("dashboard:swarm-new-json"), data)
 
 
 def test_a_swarm_is_created_from_the_form_with_members_in_order(client, alice, make_agent):
     ann, ben = make_agent("ann"), make_agent("ben")
     client.force_login(alice)
-    page = client.get(reverse("dashboard:swarm-new")).content.decode()
+    page = client.get(reverse("dashboard:swarm-new-json")).content.decode()
     assert "ann (level" in page and "hive" in page and "puppeteer" in page
     response = post(client, members=[f"agent:{ann.pk}", f"agent:{ben.pk}"], strategy_config='{"max_turns": 4}')
     swarm = Swarm.objects.get(name="team")
@@ -46,4 +46,4 @@ def test_problems_show_beside_the_fields_and_nothing_is_created(client, alice, m
 def test_other_peoples_agents_are_not_offered(client, alice, bob, make_agent):
     make_agent("bobs-agent", owner=bob)
     client.force_login(alice)
-    assert "bobs-agent" not in client.get(reverse("dashboard:swarm-new")).content.decode()
+    assert "bobs-agent" not in client.get(reverse("dashboard:swarm-new-json")).content.decode()
