@@ -504,7 +504,11 @@
     container.parentNode.appendChild(handle);
     // Cytoscape caches where its container is; panels opening beside it (or a scrollbar appearing) move
     // or resize it without a window resize, and clicks would land beside the nodes.
-    if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => cy.resize()).observe(container);
+    if (typeof ResizeObserver !== "undefined") {
+      const observer = new ResizeObserver(() => cy.resize());
+      observer.observe(container);
+      observer.observe(document.body); // content above the canvas (the gallery folding) moves it
+    }
     window.addEventListener("scroll", () => cy.resize(), { passive: true });
     if (typeof cy.edgehandles === "function") {
       eh = cy.edgehandles({

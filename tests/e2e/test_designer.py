@@ -27,7 +27,13 @@ def open_designer(page, url: str) -> list[str]:
 
 def point(page, name: str) -> dict:
     """Where node ``name`` is in the viewport (the canvas scrolled into view first)."""
-    page.evaluate("document.getElementById('designer-canvas').scrollIntoView({block: 'center'})")
+    # Two frames after scrolling, so the scroll event has told Cytoscape where its canvas went.
+    page.evaluate(
+        """async () => {
+            document.getElementById("designer-canvas").scrollIntoView({block: "center"});
+            await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+        }"""
+    )
     found = page.evaluate("(name) => window.swarmDesigner.point(name)", name)
     assert found, f"{name} is on the canvas"
     return found
