@@ -94,3 +94,10 @@ def test_the_new_swarm_page_shows_the_pattern_gallery(client, alice):
     client.force_login(alice)
     page = client.get(reverse("dashboard:swarm-new")).content.decode()
     assert 'id="designer-gallery"' in page
+
+
+def test_a_swarms_page_links_to_its_designer(client, alice, make_swarm):
+    team = make_swarm(name="team")
+    client.force_login(alice)
+    page = client.get(reverse("dashboard:swarm-detail", args=[team.pk])).content.decode()
+    assert f'href="{reverse("dashboard:swarm-design", args=[team.pk])}">Design</a>' in page
