@@ -304,11 +304,18 @@
     const list = $("designer-errors");
     list.textContent = "";
     for (const [key, messages] of Object.entries(errors)) {
-      for (const m of messages) list.appendChild(el("li", { "data-error-key": key, text: key ? `${key}: ${m}` : m }));
+      for (const m of messages) list.appendChild(el("li", { "data-error-key": key, text: key ? `${errorLabel(key)}: ${m}` : m }));
     }
     list.hidden = !list.children.length;
     markCanvasErrors();
     renderStatus();
+  }
+
+  // "strategy_config.nodes[1].input" -> "node parse: input"; "strategy_config.max_turns" -> "max_turns".
+  function errorLabel(key) {
+    const node = /^strategy_config\.nodes\[(\d+)\]\.?(.*)$/.exec(key);
+    if (node && isHeist() && nodes()[Number(node[1])]) return `node ${nodes()[Number(node[1])].name}${node[2] ? ` > ${node[2]}` : ""}`;
+    return key.replace(/^strategy_config\./, "");
   }
 
   function markCanvasErrors() {
@@ -471,6 +478,20 @@
           position: clone(state.layout.members[m.name]),
         });
       });
+      // The hierarchy the roles make: each one-member role (a director, a generator, a judge) over the
+      // members of the many-member roles (its workers, critics, contenders). Drawn, not editable.
+      const present = new Set(state.members.map((m) => m.name));
+      for (const lead of roles.filter((r) => !r.many)) {
+        for (const crowd of roles.filter((r) => r.many)) {
+          for (const from of lead.names) {
+            for (const to of crowd.names) {
+              if (from !== to && present.has(from) && present.has(to)) {
+                out.push({ group: "edges", data: { id: `r:${lead.role}:${from}->${to}`, source: `m:${from}`, target: `m:${to}` }, classes: "role-edge", selectable: false });
+              }
+            }
+          }
+        }
+      }
     }
     return out;
   }
@@ -494,6 +515,7 @@
         { selector: "node:selected", style: { "border-width": 4, "border-color": "#1d2330" } },
         { selector: "node.has-error", style: { "border-color": "#e03131", "border-width": 4, "border-style": "dashed" } },
         { selector: "edge", style: { width: 2, "line-color": "#adb5bd", "target-arrow-color": "#adb5bd", "target-arrow-shape": "triangle", "curve-style": "bezier" } },
+        { selector: "edge.role-edge", style: { "line-style": "dashed", "line-color": "#ced4da", "target-arrow-color": "#ced4da", events: "no" } },
         { selector: "edge:selected", style: { "line-color": "#1d2330", "target-arrow-color": "#1d2330", width: 4 } },
         { selector: ".eh-preview, .eh-ghost-edge", style: { "line-color": "#4c6ef5", "target-arrow-color": "#4c6ef5", "line-style": "dashed" } },
         { selector: ".eh-ghost-edge.eh-preview-active", style: { opacity: 0 } },
@@ -640,8 +662,8 @@
   function arrange(record) {
     if (!cy || !cy.nodes().length) return;
     const heist = isHeist();
-    const layout = cy.layout(heist
-      ? { name: "dagre", rankDir: "LR", nodeSep: 40, rankSep: 90, fit: false }
+    const layout = cy.layout(heist || cy.edges().length
+      ? { name: "dagre", rankDir: heist ? "LR" : "TB", nodeSep: 40, rankSep: heist ? 90 : 70, fit: false }
       : { name: "grid", fit: false, avoidOverlap: true, condense: true, spacingFactor: 1.3 });
     layout.run();
     const positions = {};
@@ -1070,6 +1092,7 @@
   // ---- save and run --------------------------------------------------------------------------------
 
   let saving = false;
+  let saves = 0; // saves made on this page (for tests and tooling)
   // Set when a save was refused because someone else saved first: the page must be reloaded.
   let conflicted = false;
 
@@ -1111,6 +1134,7 @@
       setStatus("Not saved: fix the problems listed.", "bad");
       return false;
     }
+    saves += 1;
     swarmId = result.payload.id;
     version = result.payload.version === undefined ? version : result.payload.version;
     savedBody = JSON.stringify(savable());
@@ -1258,6 +1282,8 @@
     errors: () => clone(errors),
     validity: () => validity,
     swarmId: () => swarmId,
+    saves: () => saves,
+    version: () => version,
     // The page coordinates of a node (HEIST node name, or member name) and of its edge handle.
     point(name) {
       const node = cy.nodes().filter((n) => n.data("name") === name)[0];

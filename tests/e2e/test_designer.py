@@ -247,6 +247,11 @@ def test_a_boss_worker_team_gets_its_roles_on_the_canvas(page, live_server_url, 
     page.fill("#designer-name", "Team")
     wait_valid(page)
     page.screenshot(path=f"{SHOTS}/boss-worker-1280.png", full_page=True)
+    # Another strategy starts from its own config; coming back finds this one as it was.
+    page.select_option("#designer-strategy", "hive")
+    assert config(page) == {}
+    page.select_option("#designer-strategy", "boss_worker")
+    assert config(page) == {"director": "boss", "workers": ["calc"], "max_loops": 3}
     assert problems == []
 
 
@@ -278,4 +283,36 @@ def test_a_second_save_of_the_same_swarm_is_a_conflict_and_overwrites_nothing(
     assert "someone else saved this swarm" in page.inner_text("#designer-status").lower()
     team.refresh_from_db()
     assert team.description == "their change"
+    assert problems == []
+
+
+def test_a_problem_shows_on_its_node_and_beside_its_field_and_saving_waits_for_a_fix(
+    page, live_server_url, make_agent, make_swarm
+):
+    agents = [make_agent("fetcher"), make_agent("parser")]
+    nodes = [{"name": "fetch", "agent": "fetcher"}, {"name": "parse", "agent": "parser", "depends_on": ["fetch"]}]
+    flow = make_swarm(name="flow", strategy="heist", agents=agents, strategy_config={"nodes": nodes})
+    problems = open_designer(page, f"{live_server_url}/swarms/{flow.pk}/design/")
+    wait_valid(page)
+    p = point(page, "parse")
+    page.mouse.click(p["x"], p["y"])
+    page.fill("#node-input", "{{ outputs.fetch ")
+    page.wait_for_function("window.swarmDesigner.validity() === 'invalid'")
+    assert page.locator('#designer-node-form [data-error-for="input"] li').count() == 1
+    assert page.evaluate("window.swarmDesigner.cy.$('.has-error').map(n => n.data('name'))") == ["parse"]
+    assert page.locator("#designer-save").is_disabled()
+    assert "node parse > input: Template syntax error" in page.inner_text(
+        '#designer-errors [data-error-key="strategy_config.nodes[1].input"]'
+    )
+    page.screenshot(path=f"{SHOTS}/node-error-1280.png", full_page=True)
+
+    page.fill("#node-input", "{{ outputs.fetch }}")
+    wait_valid(page)
+    assert page.evaluate("window.swarmDesigner.cy.$('.has-error').length") == 0
+    page.click("#designer-save")
+    page.wait_for_function("window.swarmDesigner.saves() === 1")
+    assert page.evaluate("window.swarmDesigner.version()") == 2
+    flow.refresh_from_db()
+    assert flow.strategy_config["nodes"][1]["input"] == "{{ outputs.fetch }}"
+    assert flow.version == 2
     assert problems == []
