@@ -225,11 +225,22 @@
     return body;
   }
 
-  async function validate(s) {
+  async function validateOnce(s) {
     const result = await api("POST", DATA.urls.validate, validationBody(s));
     if (result.ok) return {};
     if (result.status === 400) return errorFields(result.payload);
     throw new Error(`The server could not check the swarm (HTTP ${result.status}).`);
+  }
+
+  // The API checks the fields (a name, ...) before the strategy, so an unnamed swarm would hear only
+  // "name: required". It is asked twice then: as it is, and under a stand-in name for everything else.
+  async function validate(s) {
+    if (s.name.trim()) return validateOnce(s);
+    const named = Object.assign(clone(s), { name: "untitled swarm" });
+    const [asIs, rest] = await Promise.all([validateOnce(s), validateOnce(named)]);
+    const merged = Object.assign({}, asIs);
+    for (const [key, messages] of Object.entries(rest)) if (key !== "name" && !(key in merged)) merged[key] = messages;
+    return merged;
   }
 
   function scheduleValidation() {
@@ -692,9 +703,6 @@
     }
     const candidate = clone(state);
     candidate.config.nodes[index].depends_on = [...deps, source];
-    // The API checks the fields (a name, ...) before the strategy: a swarm not yet named still gets its
-    // graph checked under a stand-in name.
-    if (!candidate.name.trim()) candidate.name = "untitled swarm";
     showCanvasMessage(`Checking ${source} → ${target}…`, "", "edge");
     let found;
     try {
@@ -1141,7 +1149,13 @@
     savedLayout = clone(state.layout);
     root.dataset.swarmId = swarmId;
     const url = DATA.urls.design.replace("{id}", swarmId);
-    if (window.location.pathname !== url) window.history.replaceState(null, "", url);
+    if (window.location.pathname !== url) {
+      // The new swarm's page is now its design page (a reload finds it there).
+      window.history.replaceState(null, "", url);
+      const heading = document.querySelector(".designer-head h1");
+      if (heading) heading.textContent = `Design ${state.name}`;
+      document.title = `Design ${state.name} · SwarmWeb`;
+    }
     renderStatus();
     setStatus("Saved.", "ok");
     return true;
