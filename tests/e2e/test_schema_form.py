@@ -5,74 +5,22 @@ shrink and reorder."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from apps.engine.strategies import StrategyName
 from apps.engine.strategies.registry import strategy_catalogue
+from tests.engine.test_strategy_schemas import readme_examples
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = (ROOT / "static" / "js" / "schema_form.js").read_text()
 
-# The strategies whose README bullet carries a whole config as JSON (the others describe theirs in prose
-# or with "..." placeholders); the extraction must find at least these, so a README edit that breaks one
-# fails this test rather than silently testing less.
-STRATEGIES_WITH_README_EXAMPLES = {"sequential", "chat_room", "heist", "hive", "forge", "puppeteer"}
-
-
-def _json_objects(text: str) -> list[dict]:
-    """Every balanced ``{...}`` in ``text`` that parses as a JSON object (outermost only)."""
-    found, depth, start = [], 0, None
-    in_string = escaped = False
-    for i, ch in enumerate(text):
-        if in_string:
-            escaped = not escaped and ch == "\\"
-            if ch == '"' and not escaped:
-                in_string = False
-            continue
-        if ch == '"' and depth:
-            in_string = True
-        elif ch == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                try:
-                    value = json.loads(text[start : i + 1])
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(value, dict):
-                    found.append(value)
-    return found
-
-
-def readme_examples() -> dict[str, list[dict]]:
-    """The README's strategy configs, by strategy: the JSON objects in each ``- `name`:`` bullet of the
-    Strategies section whose keys are all keys of that strategy's config (replies such as
-    ``{"orders": ...}`` or a ``moderator`` value alone are not configs)."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Strategies", 1)[1].split("\n## ", 1)[0]
-    schemas = {info.name: info.config_schema for info in strategy_catalogue()}
-    examples: dict[str, list[dict]] = {}
-    for bullet in re.split(r"\n(?=- `)", section):
-        match = re.match(r"- `(\w+)`", bullet)
-        if not match or match.group(1) not in schemas:
-            continue
-        name = match.group(1)
-        keys = set(schemas[name].get("properties", {}))
-        for value in _json_objects(bullet):
-            if not keys or set(value) <= keys:
-                examples.setdefault(name, []).append(value)
-    return examples
-
-
-EXAMPLES = readme_examples()
+# The README's configs, found the way the schema tests find them (one reading of the README for both).
+EXAMPLES: dict[str, list[dict]] = {}
+for _name, _text in readme_examples():
+    EXAMPLES.setdefault(_name, []).append(json.loads(_text))
 CASES = [(name, i) for name, values in EXAMPLES.items() for i in range(len(values))]
 
 
@@ -113,9 +61,8 @@ def _members(example) -> list[str]:
     return [example] if isinstance(example, str) else []
 
 
-def test_the_readme_has_a_config_example_for_the_strategies_that_document_one():
-    assert set(EXAMPLES) >= STRATEGIES_WITH_README_EXAMPLES
-    assert {name.value for name in StrategyName} >= set(EXAMPLES)
+def test_the_readme_examples_cover_the_strategies_that_document_a_config():
+    assert {"sequential", "chat_room", "heist", "hive", "forge", "puppeteer"} <= set(EXAMPLES)
 
 
 @pytest.mark.parametrize(("strategy", "index"), CASES, ids=[f"{s}-{i}" for s, i in CASES])
@@ -137,6 +84,21 @@ def test_every_readme_example_round_trips_exactly(form_page, strategy, index):
         }"""
     )
     assert _value(form_page) == example
+
+
+@pytest.mark.parametrize("info", strategy_catalogue(), ids=lambda info: info.name)
+def test_an_empty_config_stays_empty_until_something_is_typed(form_page, info):
+    """Every strategy's form draws from its schema, and shows the engine's defaults without writing them."""
+    _render(form_page, info.config_schema, {}, members=["ann", "ben"], nodes=["a"])
+    assert form_page.locator("#f .sf-field").count() >= 1
+    form_page.evaluate(
+        """() => {
+            for (const input of document.querySelectorAll("#f input:not([type=checkbox]), #f textarea, #f select")) {
+                input.dispatchEvent(new Event(input.tagName === "SELECT" ? "change" : "input", {bubbles: true}));
+            }
+        }"""
+    )
+    assert _value(form_page) == {}
 
 
 # A schema written the way the strategies' are (member, node and template formats, a oneOf, arrays of
