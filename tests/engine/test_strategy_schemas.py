@@ -35,8 +35,6 @@ NOT_CONFIGS = {
     '{"answer": "..."}',
     '{"selector": "chair"}',
     '{"score", "critique"}',
-    # A config with a placeholder for the workers; README should name real ones.
-    '{"director": "boss", "workers": [...], "max_loops": 5, "retry": {"attempts": 1, "backoff_s": 0.5}}',
 }
 
 
@@ -424,6 +422,9 @@ STRICTER_IN_ROWS = {
     ("forge", "critics", "input"),
     ("heist", "nodes", "retry"),  # the parser ignores unknown retry keys and an empty list
 }
+# Settings of a row whose bound depends on the row's place, which only the parser knows:
+# a SAO level's setback is at most its position in the list.
+PARSER_STRICTER_IN_ROWS = {("sao", "levels", "setback")}
 
 
 def test_the_schema_and_the_parser_agree_on_wrong_values_inside_each_row_of_a_list():
@@ -452,6 +453,9 @@ def test_the_schema_and_the_parser_agree_on_wrong_values_inside_each_row_of_a_li
                         by_parser = parser_refuses(name, config, members)
                         if (name, key, field) in STRICTER_IN_ROWS and value != "unknown-key":
                             assert by_schema or by_parser is None
+                            continue
+                        if (name, key, field) in PARSER_STRICTER_IN_ROWS and value != "unknown-key":
+                            assert by_parser or not by_schema
                             continue
                         row_path = f"{key}[{i}]"
                         schema_says = any(p.startswith(row_path) for p in by_schema)
