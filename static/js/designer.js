@@ -1313,6 +1313,8 @@
     initCanvas();
     wire();
     renderAll("init");
+    // Places the first drawing gave nodes the saved layout lacked are not an unsaved change.
+    if (initial) savedLayout = clone(state.layout);
     if (cy && cy.nodes().length) {
       cy.fit(undefined, 40);
       if (cy.zoom() > 1.2) {

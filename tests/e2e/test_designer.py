@@ -316,3 +316,18 @@ def test_a_problem_shows_on_its_node_and_beside_its_field_and_saving_waits_for_a
     assert flow.strategy_config["nodes"][1]["input"] == "{{ outputs.fetch }}"
     assert flow.version == 2
     assert problems == []
+
+
+def test_a_run_the_server_refuses_says_why_beside_the_field_and_starts_nothing(page, live_server_url, make_swarm):
+    team = make_swarm(name="team", strategy="chat_room", strategy_config={"max_turns": 2})
+    problems = open_designer(page, f"{live_server_url}/swarms/{team.pk}/design/")
+    wait_valid(page)
+    page.click("#designer-run")
+    assert page.inner_text("#designer-run-note") == ""  # nothing to save first
+    page.fill("#designer-run-task", "   ")
+    page.click("#designer-run-start")
+    page.wait_for_selector('[data-run-error="task"] li')
+    assert "blank" in page.inner_text('[data-run-error="task"]')
+    page.screenshot(path=f"{SHOTS}/run-dialog-1280.png")
+    assert not Run.objects.exists()
+    assert problems == []
